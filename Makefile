@@ -1,0 +1,55 @@
+# Every target works from a fresh clone: the first one needing it builds .venv
+# (MPI included, from the pip 'mpich' wheel); the stamp rebuilds it when
+# pyproject.toml changes.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+NP ?= 4
+DEMO_DIR ?= /tmp/ezpipe-demo
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: help venv demo test test-serial test-mpi lint format bench clean
+
+help:
+	@echo "make demo    set up .venv and run examples/demo.py under mpiexec -n $(NP)"
+	@echo "make test    set up .venv and run the serial and the MPI test suites"
+	@echo "make lint    ruff check and format check;  make format  to fix"
+	@echo "make bench   run the benchmarks in benchmarks/"
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/mpiexec -n $(NP) $(PY) examples/demo.py $(DEMO_DIR)
+	@echo; echo "== $(DEMO_DIR)/pipeline.summary"; cat $(DEMO_DIR)/pipeline.summary
+
+test: test-serial test-mpi
+
+test-serial: $(STAMP)
+	$(PY) -m pytest -m "not mpi" -p no:cacheprovider -q
+
+test-mpi: $(STAMP)
+	timeout 900 $(BIN)/mpiexec -n 4 $(PY) -m pytest --with-mpi -m mpi tests/mpi \
+		-p no:cacheprovider -o timeout_method=thread --timeout=300 -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check ezpipe tests examples benchmarks
+	$(BIN)/ruff format --check ezpipe tests examples benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format ezpipe tests examples benchmarks
+	$(BIN)/ruff check --fix ezpipe tests examples benchmarks
+
+bench: $(STAMP)
+	$(PY) benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,51 @@
+"""ezpipe: decorate plain functions, get a cached, fault-tolerant MPI pipeline."""
+
+from __future__ import annotations
+
+import logging
+
+from .errors import (
+    CycleError,
+    DefinitionError,
+    DuplicateStepNameError,
+    EzpipeError,
+    ForeignStepError,
+    FrozenPipelineError,
+    LaunchError,
+    LockedError,
+    ResultNotAvailableError,
+    SchemaConflictError,
+    SchemaMismatchError,
+    StoreError,
+)
+from .pipeline import Pipeline
+from .records import Mode, Status, StepRecord
+from .steps import PlaceHolder, Step, StepFunction, as_pickle_step
+
+__version__ = "0.1.0"
+
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "CycleError",
+    "DefinitionError",
+    "DuplicateStepNameError",
+    "EzpipeError",
+    "ForeignStepError",
+    "FrozenPipelineError",
+    "LaunchError",
+    "LockedError",
+    "Mode",
+    "Pipeline",
+    "PlaceHolder",
+    "ResultNotAvailableError",
+    "SchemaConflictError",
+    "SchemaMismatchError",
+    "Status",
+    "Step",
+    "StepFunction",
+    "StepRecord",
+    "StoreError",
+    "__version__",
+    "as_pickle_step",
+]

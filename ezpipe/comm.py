@@ -1,0 +1,199 @@
+"""The transport: mpi4py when the job has several ranks, an in-process stand-in otherwise.
+
+Nothing here knows about steps. Blocking waits poll with a growing back-off
+instead of sitting in a blocking MPI receive, because MPICH's blocking receive
+spins a core, and HPC jobs (and our 2-core CI) often run more ranks than cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar
+
+from .errors import LaunchError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ANY_SOURCE = -1
+# Environment variables through which launchers announce the number of tasks.
+LAUNCHER_SIZE_VARS = (
+    "SLURM_STEP_NUM_TASKS",
+    "PMI_SIZE",
+    "PMIX_SIZE",
+    "OMPI_COMM_WORLD_SIZE",
+    "MPI_LOCALNRANKS",
+)
+
+
+class Comm(Protocol):
+    """What the runner needs from a transport."""
+
+    rank: int
+    size: int
+    threaded: bool  # may one extra thread make MPI calls while the main thread runs steps?
+
+    def bcast(self, obj: T, root: int = 0) -> T: ...
+    def allgather(self, obj: T) -> list[T]: ...
+    def send(self, obj: Any, dest: int, tag: int) -> None: ...
+    def poll(self, tag: int) -> tuple[Any, int] | None: ...
+    def recv(self, source: int, tag: int) -> Any: ...
+    def abort(self, message: str, code: int = 1) -> None: ...
+
+
+class Backoff:
+    """Poll fast while messages flow, then sleep up to ``ceiling`` seconds between polls."""
+
+    def __init__(self, ceiling: float = 0.001, spins: int = 50) -> None:
+        self.ceiling = ceiling
+        self.spins = spins
+        self.reset()
+
+    def reset(self) -> None:
+        self._misses = 0
+        self._delay = 0.00002
+
+    def wait(self) -> None:
+        self._misses += 1
+        if self._misses <= self.spins:
+            time.sleep(0)
+            return
+        time.sleep(self._delay)
+        self._delay = min(self._delay * 2, self.ceiling)
+
+
+class LocalComm:
+    """A world of one rank: the embedded default when there is no MPI."""
+
+    rank = 0
+    size = 1
+    threaded = True
+
+    def bcast(self, obj: T, root: int = 0) -> T:
+        return obj
+
+    def allgather(self, obj: T) -> list[T]:
+        return [obj]
+
+    def send(self, obj: Any, dest: int, tag: int) -> None:
+        raise RuntimeError("a one-rank world has nobody to send to")
+
+    def poll(self, tag: int) -> tuple[Any, int] | None:
+        return None
+
+    def recv(self, source: int, tag: int) -> Any:
+        raise RuntimeError("a one-rank world has nobody to receive from")
+
+    def abort(self, message: str, code: int = 1) -> None:
+        sys.stderr.write(f"ezpipe: fatal: {message}\n")
+        sys.stderr.flush()
+        os._exit(code)
+
+
+class MPIComm:
+    """mpi4py's COMM_WORLD (or a given communicator), pickled messages."""
+
+    def __init__(self, comm: Any = None) -> None:
+        from mpi4py import MPI
+
+        self._MPI = MPI
+        self.comm = comm if comm is not None else MPI.COMM_WORLD
+        self.rank = self.comm.Get_rank()
+        self.size = self.comm.Get_size()
+        self.threaded = MPI.Query_thread() >= MPI.THREAD_SERIALIZED
+
+    def bcast(self, obj: T, root: int = 0) -> T:
+        return self.comm.bcast(obj, root=root)  # type: ignore[no-any-return]
+
+    def allgather(self, obj: T) -> list[T]:
+        return self.comm.allgather(obj)  # type: ignore[no-any-return]
+
+    def send(self, obj: Any, dest: int, tag: int) -> None:
+        self.comm.send(obj, dest=dest, tag=tag)
+
+    def poll(self, tag: int) -> tuple[Any, int] | None:
+        status = self._MPI.Status()
+        if not self.comm.iprobe(source=self._MPI.ANY_SOURCE, tag=tag, status=status):
+            return None
+        source = status.Get_source()
+        return self.comm.recv(source=source, tag=tag), source
+
+    def recv(self, source: int, tag: int) -> Any:
+        backoff = Backoff(ceiling=0.002)
+        while not self.comm.iprobe(source=source, tag=tag):
+            backoff.wait()
+        return self.comm.recv(source=source, tag=tag)
+
+    def abort(self, message: str, code: int = 1) -> None:
+        sys.stderr.write(f"ezpipe: fatal on MPI rank {self.rank}: {message}\n")
+        sys.stderr.flush()
+        self.comm.Abort(code)
+
+
+def launcher_size(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[int, str] | None:
+    """The task count a launcher announced, and the variable that said so."""
+    for var in LAUNCHER_SIZE_VARS:
+        value = environ.get(var, "")
+        if value.isdigit() and int(value) > 1:
+            return int(value), var
+    return None
+
+
+def check_launch(size: int, environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+    """Refuse a launch whose ranks each believe they are alone.
+
+    That happens with plain ``srun -n 4`` (no ``--mpi=pmi2``) or with an
+    ``mpiexec`` of another MPI than mpi4py's: every task would run the whole
+    pipeline on the same folder at once.
+    """
+    announced = launcher_size(environ)
+    if announced is None or size != 1 or environ.get("EZPIPE_ALLOW_SINGLETONS") == "1":
+        return
+    n, var = announced
+    raise LaunchError(
+        f"the launcher started {n} tasks ({var}={n}) but MPI sees a world of 1 rank: each task "
+        "would run the whole pipeline on its own, on the same folder. Launch with an MPI that "
+        "matches mpi4py's: inside Slurm use `srun --mpi=pmi2 -n N python pipeline.py` (with the "
+        "pip 'mpich' wheel) or `mpiexec -n N` from the same MPI as mpi4py "
+        "(`python -c 'import mpi4py; print(mpi4py.get_config())'` names it). If you really "
+        "want independent copies, set EZPIPE_ALLOW_SINGLETONS=1."
+    )
+
+
+def mpi_disabled() -> bool:
+    return os.environ.get("EZPIPE_MPI", "").lower() in ("0", "off", "no", "false")
+
+
+def world() -> Comm:
+    """The job's communicator: MPI when importable and size > 1, else in-process."""
+    if mpi_disabled():
+        return LocalComm()
+    try:
+        comm = MPIComm()
+    except ImportError:
+        check_launch(1)
+        return LocalComm()
+    check_launch(comm.size)
+    if comm.size == 1:
+        return LocalComm()
+    if not comm.threaded:
+        log.warning("MPI provides no thread support: rank 0 will coordinate without computing")
+    return comm
+
+
+def root_call(comm: Comm, fn: Callable[[], T]) -> T:
+    """Run ``fn`` on rank 0 only; its result, or its exception, reaches every rank."""
+    outcome: tuple[bool, Any] = (True, None)
+    if comm.rank == 0:
+        try:
+            outcome = (True, fn())
+        except Exception as exc:  # every rank re-raises it below
+            outcome = (False, exc)
+    ok, value = comm.bcast(outcome)
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]

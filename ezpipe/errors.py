@@ -1,0 +1,56 @@
+"""One exception hierarchy for everything ezpipe raises.
+
+Leaves also inherit the builtin a caller would naturally catch (``ValueError``
+for bad definitions, ``LookupError`` for a result that is not there), so code
+that knows nothing about ezpipe still handles them sensibly.
+"""
+
+from __future__ import annotations
+
+
+class EzpipeError(Exception):
+    """Base class of every error raised by ezpipe itself."""
+
+
+class DefinitionError(EzpipeError, ValueError):
+    """The pipeline as written cannot be run (bad step, bad argument, bad option)."""
+
+
+class FrozenPipelineError(DefinitionError):
+    """A step was added after the schema was frozen."""
+
+
+class ForeignStepError(DefinitionError):
+    """A step depends on a step that belongs to another pipeline."""
+
+
+class DuplicateStepNameError(DefinitionError):
+    """Two steps of one pipeline ended up with the same name."""
+
+
+class CycleError(DefinitionError):
+    """The declared dependencies form a cycle."""
+
+
+class SchemaMismatchError(EzpipeError, RuntimeError):
+    """The ranks of one MPI job built different pipelines (diverging scripts)."""
+
+
+class SchemaConflictError(EzpipeError, RuntimeError):
+    """``strict=True`` and the folder holds a pipeline with a different schema."""
+
+
+class ResultNotAvailableError(EzpipeError, LookupError):
+    """A result was asked for that does not exist; the message says why."""
+
+
+class LaunchError(EzpipeError, RuntimeError):
+    """The job was launched in a way that would run the pipeline several times at once."""
+
+
+class StoreError(EzpipeError, OSError):
+    """The cache folder cannot be used (unwritable, locked, corrupt beyond repair)."""
+
+
+class LockedError(StoreError):
+    """Another live run holds the pipeline folder's lock."""

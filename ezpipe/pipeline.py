@@ -1,0 +1,318 @@
+"""``Pipeline``: the user-facing facade over steps, graph, store and runner."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, overload
+
+import pandas as pd
+
+from . import graph as graph_mod
+from . import summary as summary_mod
+from .comm import Comm, root_call, world
+from .errors import (
+    DuplicateStepNameError,
+    FrozenPipelineError,
+    ResultNotAvailableError,
+    SchemaConflictError,
+    SchemaMismatchError,
+    StoreError,
+)
+from .graph import FrozenGraph
+from .logs import configure as configure_logging
+from .records import Mode, Status, StepRecord
+from .reporter import Reporter
+from .runner import Plan, plan_modes
+from .runner import run as run_plan
+from .scheduler import POLICIES
+from .steps import PlaceHolder, Step, StepFunction, as_pickle_step, check_name, raise_foreign
+from .store import Store
+
+log = logging.getLogger(__name__)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+class Pipeline:
+    """A folder of cached step results and the lazy steps that produce them.
+
+    ``folder`` is where results, records, ``pipeline.schema`` and
+    ``pipeline.summary`` live (created when missing). Options:
+
+    ``policy``
+        ``"dag"`` (default), ``"phase"`` or ``"static"``; see :mod:`ezpipe.scheduler`.
+    ``mode``
+        default cache mode: ``"cached"``, ``"force"``, ``"retry"`` or ``"read-only"``.
+    ``strict``
+        refuse to run when the folder holds a different schema (ezpyp's behaviour).
+    ``echo``
+        print the PASS/FAIL/SKIP lines and the summary table.
+    ``fsync``
+        fsync every file before renaming it (survives power loss, costs time).
+    """
+
+    def __init__(
+        self,
+        folder: str | os.PathLike[str],
+        name: str = "pipeline",
+        *,
+        policy: str = "dag",
+        mode: Mode | str = Mode.CACHED,
+        strict: bool = False,
+        echo: bool = True,
+        fsync: bool = False,
+        max_concurrent: int | None = None,
+        comm: Comm | None = None,
+    ) -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"unknown scheduling policy {policy!r}; use one of {POLICIES}")
+        self.name = name
+        self.store = Store(folder, fsync=fsync)
+        self.policy = policy
+        self.mode = Mode.parse(mode)
+        self.strict = strict
+        self.echo = echo
+        self.max_concurrent = max_concurrent
+        self.steps: list[Step] = []
+        self._by_name: dict[str, int] = {}
+        self._auto_names: dict[str, int] = {}
+        self._comm = comm
+        self._frozen: FrozenGraph | None = None
+        self._schema_written = False
+        self._statuses: list[Status] | None = None
+        self.summary: pd.DataFrame | None = None
+
+    @property
+    def folder(self) -> str:
+        return str(self.store.root)
+
+    @property
+    def comm(self) -> Comm:
+        if self._comm is None:
+            self._comm = world()
+        return self._comm
+
+    # -- definition -----------------------------------------------------------------------------
+    @overload
+    def step(self, func: Callable[..., Any], /) -> StepFunction: ...
+    @overload
+    def step(
+        self,
+        func: None = None,
+        /,
+        *,
+        depends_on: Iterable[Step | PlaceHolder] | None = None,
+        name: str | None = None,
+        version: str | int | None = None,
+        exclude_from_key: Iterable[str] = (),
+        mode: Mode | str | None = None,
+    ) -> Callable[[Callable[..., Any]], StepFunction]: ...
+    def step(
+        self,
+        func: Callable[..., Any] | None = None,
+        /,
+        *,
+        depends_on: Iterable[Step | PlaceHolder] | None = None,
+        name: str | None = None,
+        version: str | int | None = None,
+        exclude_from_key: Iterable[str] = (),
+        mode: Mode | str | None = None,
+    ) -> StepFunction | Callable[[Callable[..., Any]], StepFunction]:
+        """``@pipeline.step`` or ``@pipeline.step(version=2, ...)``: see :func:`as_pickle_step`."""
+        decorate = as_pickle_step(
+            self,
+            depends_on,
+            name=name,
+            version=version,
+            exclude_from_key=exclude_from_key,
+            mode=mode,
+        )
+        return decorate if func is None else decorate(func)
+
+    def _check_not_frozen(self, what: str) -> None:
+        if self._frozen is not None:
+            raise FrozenPipelineError(
+                f"cannot {what}: the schema of pipeline {self.name!r} is frozen "
+                "(define every step before initialize_schema(), execute() or get_result())"
+            )
+
+    def _check_own(self, dep: Step, step: Step) -> None:
+        if dep.pipeline is not self:
+            raise_foreign(dep, step)
+
+    def _add_step(self, step: Step, name: str | None) -> None:
+        self._check_not_frozen(f"add a step calling {step.function_name}")
+        if name is None:
+            base = _UNSAFE.sub("_", step.func.__name__).strip("._") or "step"
+            count = self._auto_names.get(base, 0)
+            name = base if count == 0 else f"{base}.{count}"
+            while name in self._by_name:
+                count += 1
+                name = f"{base}.{count}"
+            self._auto_names[base] = count + 1
+        elif name in self._by_name:
+            other = self.steps[self._by_name[name]]
+            raise DuplicateStepNameError(
+                f"two steps are named {name!r}: a call of {other.function_name} and a call of "
+                f"{step.function_name}; give each a distinct name"
+            )
+        step.index = len(self.steps)
+        step.name = name
+        self.steps.append(step)
+        self._by_name[name] = step.index
+
+    def __getitem__(self, name: str) -> Step:
+        return self._resolve(name)
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def _resolve(self, step: Step | PlaceHolder | str) -> Step:
+        if isinstance(step, PlaceHolder):
+            step = step.step
+        if isinstance(step, Step):
+            self._check_own(step, step)
+            return step
+        index = self._by_name.get(check_name(step))
+        if index is None:
+            close = [n for n in self._by_name if n.split(".")[0] == step.split(".")[0]][:5]
+            hint = f"; steps with that base name: {close}" if close else ""
+            raise ResultNotAvailableError(f"pipeline {self.name!r} has no step {step!r}{hint}")
+        return self.steps[index]
+
+    # -- freeze ---------------------------------------------------------------------------------
+    def freeze(self) -> FrozenGraph:
+        """Validate the DAG and compute phases and keys, on this rank only (no MPI)."""
+        if self._frozen is None:
+            self._frozen = graph_mod.freeze(self.steps)
+        return self._frozen
+
+    @property
+    def phases(self) -> list[list[Step]]:
+        return [[self.steps[i] for i in phase] for phase in self.freeze().phases]
+
+    def initialize_schema(self) -> FrozenGraph:
+        """Freeze the steps, check every rank built the same pipeline, write ``pipeline.schema``."""
+        frozen = self.freeze()
+        if self._schema_written:
+            return frozen
+        comm = self.comm
+        configure_logging(comm.rank, comm.size)
+        hashes = comm.allgather(frozen.schema_hash)
+        if len(set(hashes)) > 1:
+            differ = [r for r, h in enumerate(hashes) if h != hashes[0]]
+            raise SchemaMismatchError(
+                f"the ranks built different pipelines (ranks {differ} differ from rank 0): "
+                "every rank must define the same steps with the same arguments; draw random "
+                "parameters once with a fixed seed, or on rank 0 and broadcast them"
+            )
+        root_call(comm, lambda: self._write_schema(frozen))
+        self._schema_written = True
+        return frozen
+
+    def _write_schema(self, frozen: FrozenGraph) -> None:
+        self.store.create()
+        path = self.store.schema_path
+        if self.strict and path.exists():
+            try:
+                old_hash = json.loads(path.read_text()).get("schema_hash")
+            except (OSError, ValueError) as exc:
+                raise StoreError(f"cannot read the existing schema {path}: {exc}") from exc
+            if old_hash != frozen.schema_hash:
+                raise SchemaConflictError(
+                    f"strict pipeline {self.name!r}: {path} holds a different schema "
+                    f"(hash {str(old_hash)[:12]} vs {frozen.schema_hash[:12]}); use another "
+                    "folder, or strict=False to keep both definitions' results side by side"
+                )
+        document = graph_mod.schema_document(self.name, self.folder, self.steps, frozen)
+        self.store.write_text(path, graph_mod.dumps_schema(document))
+
+    # -- run ------------------------------------------------------------------------------------
+    def execute(
+        self,
+        *,
+        mode: Mode | str | None = None,
+        policy: str | None = None,
+        max_concurrent: int | None = None,
+    ) -> pd.DataFrame:
+        """Run every step that needs running, on every rank; returns the summary table."""
+        frozen = self.initialize_schema()
+        comm = self.comm
+        modes, forced = plan_modes(
+            self.steps, frozen, self.mode if mode is None else Mode.parse(mode)
+        )
+        plan = Plan(
+            self.steps,
+            frozen,
+            modes,
+            forced,
+            policy=policy or self.policy,
+            max_concurrent=max_concurrent or self.max_concurrent,
+        )
+        reporter = Reporter(comm.rank, enabled=self.echo)
+        try:
+            outcome = run_plan(plan, comm, self.store, reporter)
+        except BaseException as exc:
+            if comm.size > 1:
+                comm.abort(f"pipeline {self.name!r} failed: {type(exc).__name__}: {exc}")
+            raise
+        self._statuses = outcome.statuses
+        frame = None
+        if comm.rank == 0:
+            frame = summary_mod.summary_frame(self.steps, outcome.outcomes, self.store)
+            try:
+                text = summary_mod.write(self.store, frame)
+            except OSError as exc:
+                log.error("could not write the summary files: %s", exc)
+                text = summary_mod.headline(frame, self.folder)
+            if self.echo:
+                print(text.splitlines()[0])
+                print(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
+        self.summary = comm.bcast(frame)
+        return self.summary
+
+    # -- results --------------------------------------------------------------------------------
+    def get_status(self, step: Step | PlaceHolder | str) -> Status:
+        """Status of the step's current definition: from this run, else from the folder."""
+        target = self._resolve(step)
+        if self._statuses is not None and self._statuses[target.index] != Status.NOT_RUN:
+            return self._statuses[target.index]
+        self.freeze()
+        record = self.store.read_record(target.name, target.key)
+        return Status.NOT_RUN if record is None else record.status
+
+    def record(self, step: Step | PlaceHolder | str) -> StepRecord | None:
+        """The stored record of the step's current definition, if any."""
+        target = self._resolve(step)
+        self.freeze()
+        return self.store.read_record(target.name, target.key)
+
+    def get_result(self, step: Step | PlaceHolder | str) -> Any:
+        """The step's result, loaded from the cache; a clear error when there is none."""
+        target = self._resolve(step)
+        self.freeze()
+        record = self.store.read_record(target.name, target.key)
+        if record is None:
+            raise ResultNotAvailableError(
+                f"step {target.name!r} has no result for its current definition in "
+                f"{self.folder}: it has not been run (call execute())"
+            )
+        if record.status == Status.FAILED:
+            raise ResultNotAvailableError(
+                f"step {target.name!r} failed on rank {record.rank}: {record.error_message}"
+            )
+        if record.status == Status.SKIPPED:
+            raise ResultNotAvailableError(
+                f"step {target.name!r} was skipped because upstream step "
+                f"{record.skipped_because!r} did not pass"
+            )
+        try:
+            return self.store.load_result(record)
+        except StoreError as exc:
+            raise ResultNotAvailableError(str(exc)) from exc
+
+    def __repr__(self) -> str:
+        return f"Pipeline({self.folder!r}, {self.name!r}, {len(self.steps)} steps)"

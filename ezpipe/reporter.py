@@ -1,0 +1,49 @@
+"""The console lines of a run, in ezpyp's format (the only prints outside the CLI).
+
+    [MPI process 00] [Running component of phase 00] [Executing Pickle Step Object 'alpha']
+      ╰─> [PASS] 'alpha'
+
+Each line is written with one call and flushed, so lines from different ranks
+never interleave mid-line in the job's output.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+
+class Reporter:
+    def __init__(self, rank: int, *, enabled: bool = True, stream: TextIO | None = None) -> None:
+        self.rank = rank
+        self.enabled = enabled
+        self._stream = stream
+
+    def _write(self, line: str) -> None:
+        if not self.enabled:
+            return
+        stream = self._stream or sys.stdout
+        stream.write(line + "\n")
+        stream.flush()
+
+    def executing(self, name: str, phase: int) -> None:
+        self._write(
+            f"[MPI process {self.rank:02d}] [Running component of phase {phase:02d}] "
+            f"[Executing Pickle Step Object {name!r}]"
+        )
+
+    def passed(self, name: str) -> None:
+        self._write(f"  ╰─> [PASS] {name!r}")
+
+    def failed(self, name: str, error: str) -> None:
+        self._write(f"  ╰─> [FAIL] {name!r}: {error}")
+
+    def cached(self, name: str, phase: int, *, failed: bool = False) -> None:
+        what = "cached failure, not re-run (mode='retry' runs it)" if failed else "result reused"
+        self._write(
+            f"[MPI process {self.rank:02d}] [Running component of phase {phase:02d}] "
+            f"[CACHED] {name!r}: {what}"
+        )
+
+    def skipped(self, name: str, cause: str) -> None:
+        self._write(f"  ╰─> [SKIP] {name!r} (upstream step {cause!r} did not pass)")

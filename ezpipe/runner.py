@@ -1,0 +1,399 @@
+"""The execution loop: one coordinator on rank 0, a worker on every rank.
+
+Rank 0 runs the coordinator (the scheduler plus bookkeeping) in a helper
+thread and a worker in its main thread, so it computes like every other rank
+while still answering them promptly. Ranks exchange step indices and small
+outcome dictionaries only: every rank built the same steps, and results travel
+through the store. A worker turns everything a step does (any exception,
+``SystemExit`` included, an unpicklable result, a failed write) into that
+step's failure; a failure of ezpipe itself aborts the whole MPI job with a
+message instead of leaving ranks waiting.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import socket
+import threading
+import time
+import traceback
+from collections import OrderedDict, deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from .comm import Backoff, Comm
+from .graph import FrozenGraph
+from .records import Mode, Status, StepRecord
+from .reporter import Reporter
+from .scheduler import Scheduler
+from .steps import Step, substitute
+from .store import Store
+
+log = logging.getLogger(__name__)
+
+TAG_REQUEST = 71  # worker -> coordinator: outcome of the last step (None at start)
+TAG_ASSIGN = 72  # coordinator -> worker: next step index, or STOP
+STOP = -1
+HOST = socket.gethostname()
+Outcome = dict[str, Any]
+
+
+@dataclass
+class Plan:
+    """Everything every rank must agree on before running (all derived identically)."""
+
+    steps: Sequence[Step]
+    frozen: FrozenGraph
+    modes: list[Mode]
+    forced: list[bool]
+    policy: str = "dag"
+    max_concurrent: int | None = None
+    todo: list[int] | None = None
+
+
+def plan_modes(
+    steps: Sequence[Step], frozen: FrozenGraph, run_mode: Mode
+) -> tuple[list[Mode], list[bool]]:
+    """Each step's cache mode (its own, else the run's); force spreads downstream."""
+    modes = [step.definition.mode or run_mode for step in steps]
+    forced = [mode == Mode.FORCE for mode in modes]
+    for phase in frozen.phases:  # topological order: parents settle before children
+        for index in phase:
+            if not forced[index] and any(forced[d] for d in steps[index].dependencies):
+                forced[index] = True
+    return modes, forced
+
+
+@dataclass
+class RunOutcome:
+    statuses: list[Status]
+    outcomes: list[Outcome | None] = field(default_factory=list)  # rank 0 only
+    started: float = 0.0
+    ended: float = 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# Worker side: run one step.
+class StepExecutor:
+    """Runs steps on this rank: cache check, inputs, call, result, record."""
+
+    def __init__(self, plan: Plan, store: Store, reporter: Reporter, rank: int) -> None:
+        self.plan = plan
+        self.store = store
+        self.reporter = reporter
+        self.rank = rank
+        self._inputs: OrderedDict[str, Any] = OrderedDict()  # small LRU of loaded results
+
+    def _record(self, step: Step, status: Status, **fields: Any) -> StepRecord:
+        return StepRecord(
+            name=step.name,
+            key=step.key,
+            status=status,
+            function=step.function_name,
+            phase=step.phase,
+            rank=self.rank,
+            host=HOST,
+            pid=os.getpid(),
+            **fields,
+        )
+
+    def run(self, index: int) -> Outcome:
+        step = self.plan.steps[index]
+        mode = self.plan.modes[index]
+        if not self.plan.forced[index]:
+            cached = self.store.valid_record(step.name, step.key)
+            reusable = cached is not None and (
+                cached.status == Status.PASSED
+                or (cached.status == Status.FAILED and mode == Mode.CACHED)
+            )
+            if cached is not None and reusable:
+                self.reporter.cached(step.name, step.phase, failed=cached.status != Status.PASSED)
+                return cached.model_copy(update={"cached": True, "rank": self.rank}).outcome()
+            if mode == Mode.READ_ONLY:
+                self.reporter.executing(step.name, step.phase)
+                message = "no cached result and the cache mode is 'read-only'"
+                self.reporter.failed(step.name, message)
+                return self._record(
+                    step, Status.FAILED, error_type="ResultNotAvailableError", error_message=message
+                ).outcome()
+        return self._compute(step)
+
+    def _compute(self, step: Step) -> Outcome:
+        self.reporter.executing(step.name, step.phase)
+        start = time.time()
+        try:
+            args = substitute(step.args, self._load_input)
+            kwargs = substitute(step.kwargs, self._load_input)
+        except Exception as exc:
+            return self._fail(step, start, exc, "could not load an input: ")
+        try:
+            value = step.func(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            self._fail(step, start, exc)
+            raise
+        except BaseException as exc:  # SystemExit too: a step never ends the run
+            return self._fail(step, start, exc)
+        del args, kwargs
+        end = time.time()
+        try:
+            path, digest, size = self.store.write_result(step.name, step.key, value)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            prefix = f"could not store the result (type {type(value).__qualname__}): "
+            return self._fail(step, start, exc, prefix)
+        record = self._record(
+            step,
+            Status.PASSED,
+            start=start,
+            end=end,
+            duration=end - start,
+            checksum=digest,
+            result_path=str(path),
+            result_bytes=size,
+        )
+        try:
+            self.store.write_record(record)
+        except Exception as exc:
+            return self._fail(step, start, exc, "could not write the step record: ")
+        self.reporter.passed(step.name)
+        return record.outcome()
+
+    def _fail(self, step: Step, start: float, exc: BaseException, prefix: str = "") -> Outcome:
+        end = time.time()
+        message = f"{prefix}{type(exc).__name__}: {exc}"
+        record = self._record(
+            step,
+            Status.FAILED,
+            start=start,
+            end=end,
+            duration=end - start,
+            error_type=type(exc).__qualname__,
+            error_message=message,
+            traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        )
+        try:
+            self.store.write_record(record)
+        except Exception as write_error:
+            log.error("could not write the failure record of %r: %s", step.name, write_error)
+        self.reporter.failed(step.name, message)
+        return record.outcome()
+
+    def _load_input(self, upstream: Step) -> Any:
+        if upstream.key in self._inputs:
+            self._inputs.move_to_end(upstream.key)
+            return self._inputs[upstream.key]
+        record = self.store.read_record(upstream.name, upstream.key)
+        if record is None or record.status != Status.PASSED:
+            raise LookupError(f"step {upstream.name!r} has no passed result in the cache")
+        value = self.store.load_result(record)
+        self._inputs[upstream.key] = value
+        if len(self._inputs) > 16:
+            self._inputs.popitem(last=False)
+        return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Coordinator side: scheduling and bookkeeping (rank 0).
+class Coordinator:
+    """Turns worker reports into assignments; marks dependents of failures skipped."""
+
+    def __init__(
+        self, plan: Plan, workers: Sequence[int], store: Store, reporter: Reporter
+    ) -> None:
+        self.plan = plan
+        self.store = store
+        self.reporter = reporter
+        self.workers = list(workers)
+        self._position = {rank: pos for pos, rank in enumerate(self.workers)}
+        deps = [step.dependencies for step in plan.steps]
+        self.scheduler = Scheduler(
+            deps,
+            plan.frozen.phases,
+            len(self.workers),
+            plan.policy,
+            plan.max_concurrent,
+            plan.todo,
+        )
+        self.outcomes: list[Outcome | None] = [None] * len(plan.steps)
+        self.idle: deque[int] = deque()
+        self.assigned: dict[int, int] = {}  # rank -> step index it is running
+        self.stopped = 0
+
+    def report(self, rank: int, outcome: Outcome | None) -> None:
+        if outcome is not None:
+            index = self.assigned.pop(rank)
+            self.outcomes[index] = outcome
+            for child in self.scheduler.finish(index, Status(outcome["status"])):
+                self._skip(child)
+        self.idle.append(rank)
+
+    def _skip(self, index: int) -> None:
+        step = self.plan.steps[index]
+        cause = self.plan.steps[self.scheduler.skip_cause[index]].name
+        record = StepRecord(
+            name=step.name,
+            key=step.key,
+            status=Status.SKIPPED,
+            function=step.function_name,
+            phase=step.phase,
+            skipped_because=cause,
+        )
+        try:
+            self.store.write_record(record)
+        except OSError as exc:
+            log.error("could not write the skip record of %r: %s", step.name, exc)
+        self.outcomes[index] = record.outcome()
+        self.reporter.skipped(step.name, cause)
+
+    def assignments(self) -> list[tuple[int, int]]:
+        """(rank, step index or STOP) for idle workers that can be given something now."""
+        out: list[tuple[int, int]] = []
+        if self.scheduler.finished:
+            while self.idle:
+                out.append((self.idle.popleft(), STOP))
+                self.stopped += 1
+            return out
+        waiting: deque[int] = deque()
+        while self.idle:
+            rank = self.idle.popleft()
+            index = self.scheduler.next_for(self._position[rank])
+            if index is None:
+                waiting.append(rank)
+                if self.plan.policy != "static":
+                    waiting.extend(self.idle)  # nothing ready for anyone
+                    self.idle.clear()
+            else:
+                self.assigned[rank] = index
+                out.append((rank, index))
+        self.idle = waiting
+        if not out and not self.assigned and not self.scheduler.finished:
+            raise RuntimeError("scheduler stalled: no step running and none ready")
+        return out
+
+    @property
+    def done(self) -> bool:
+        return self.stopped == len(self.workers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Channels: how a worker reaches the coordinator.
+class Channel(Protocol):
+    def exchange(self, outcome: Outcome | None) -> int: ...
+
+
+class DirectChannel:
+    """One rank, no threads: the worker calls the coordinator directly."""
+
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.coordinator = coordinator
+
+    def exchange(self, outcome: Outcome | None) -> int:
+        self.coordinator.report(0, outcome)
+        assignments = self.coordinator.assignments()
+        return assignments[0][1]
+
+
+class QueueChannel:
+    """Rank 0's own worker, talking to the coordinator thread."""
+
+    def __init__(self) -> None:
+        self.inbox: queue.SimpleQueue[Outcome | None] = queue.SimpleQueue()
+        self.outbox: queue.SimpleQueue[int] = queue.SimpleQueue()
+
+    def exchange(self, outcome: Outcome | None) -> int:
+        self.inbox.put(outcome)
+        return self.outbox.get()
+
+
+class MPIChannel:
+    """A worker rank, talking to rank 0 over MPI."""
+
+    def __init__(self, comm: Comm) -> None:
+        self.comm = comm
+
+    def exchange(self, outcome: Outcome | None) -> int:
+        self.comm.send(outcome, 0, TAG_REQUEST)
+        return int(self.comm.recv(0, TAG_ASSIGN))
+
+
+def work(executor: StepExecutor, channel: Channel) -> None:
+    outcome: Outcome | None = None
+    while True:
+        index = channel.exchange(outcome)
+        if index == STOP:
+            return
+        outcome = executor.run(index)
+
+
+def serve(coordinator: Coordinator, comm: Comm, local: QueueChannel | None) -> None:
+    """The coordinator loop on rank 0: poll workers, hand out steps, until all stopped."""
+    backoff = Backoff()
+    while not coordinator.done:
+        active = False
+        while (message := comm.poll(TAG_REQUEST)) is not None:
+            outcome, source = message
+            coordinator.report(source, outcome)
+            active = True
+        if local is not None:
+            while True:
+                try:
+                    outcome = local.inbox.get_nowait()
+                except queue.Empty:
+                    break
+                coordinator.report(0, outcome)
+                active = True
+        if not active:
+            backoff.wait()
+            continue
+        backoff.reset()
+        for rank, index in coordinator.assignments():
+            if rank == 0 and local is not None:
+                local.outbox.put(index)
+            else:
+                comm.send(index, rank, TAG_ASSIGN)
+
+
+def run(plan: Plan, comm: Comm, store: Store, reporter: Reporter) -> RunOutcome:
+    """Execute the plan on every rank; every rank returns the final statuses."""
+    started = time.time()
+    executor = StepExecutor(plan, store, reporter, comm.rank)
+    coordinator: Coordinator | None = None
+    if comm.size == 1:
+        coordinator = Coordinator(plan, [0], store, reporter)
+        work(executor, DirectChannel(coordinator))
+    elif comm.rank == 0:
+        workers = list(range(comm.size)) if comm.threaded else list(range(1, comm.size))
+        coordinator = Coordinator(plan, workers, store, reporter)
+        _run_rank0(coordinator, executor, comm)
+    else:
+        work(executor, MPIChannel(comm))
+    outcomes = coordinator.outcomes if coordinator is not None else []
+    statuses = comm.bcast(
+        [Status.NOT_RUN if o is None else Status(o["status"]) for o in outcomes]
+    )
+    return RunOutcome(statuses, outcomes, started, time.time())
+
+
+def _run_rank0(coordinator: Coordinator, executor: StepExecutor, comm: Comm) -> None:
+    if not comm.threaded:
+        serve(coordinator, comm, None)
+        return
+    local = QueueChannel()
+    failure: list[BaseException] = []
+
+    def serve_or_abort() -> None:
+        try:
+            serve(coordinator, comm, local)
+        except BaseException as exc:
+            failure.append(exc)
+            log.critical("the coordinator failed", exc_info=True)
+            comm.abort(f"the ezpipe coordinator failed: {type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=serve_or_abort, name="ezpipe-coordinator", daemon=True)
+    thread.start()
+    work(executor, local)
+    thread.join()

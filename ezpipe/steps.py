@@ -1,0 +1,297 @@
+"""Lazy steps: the decorators, ``Step`` and ``PlaceHolder``.
+
+Calling a decorated function records a :class:`Step` and returns it; nothing
+runs. Upstream results are passed as ``PlaceHolder(step)`` or as the bare step,
+anywhere inside lists, tuples, dicts and sets; either way the dependency is
+implied. Dependencies are stored as step indices, never as copies of steps, so
+defining a pipeline stays linear in its size.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from .errors import DefinitionError, ForeignStepError
+from .records import Mode, Status
+
+if TYPE_CHECKING:
+    from .pipeline import Pipeline
+    from .lookup import LookupHandle
+
+
+class Step:
+    """One lazy call of a decorated function inside one pipeline."""
+
+    __slots__ = (
+        "after",
+        "args",
+        "bound",
+        "definition",
+        "index",
+        "key",
+        "kwargs",
+        "name",
+        "phase",
+        "pipeline",
+        "upstream",
+    )
+
+    def __init__(
+        self,
+        definition: StepFunction,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        bound: dict[str, Any],
+        upstream: tuple[int, ...],
+        after: list[int],
+    ) -> None:
+        self.definition = definition
+        self.pipeline: Pipeline = definition.pipeline
+        self.args = args
+        self.kwargs = kwargs
+        self.bound = bound  # arguments by parameter name, defaults applied: what the key hashes
+        self.upstream = upstream  # indices of steps whose results are inputs
+        self.after = after  # indices of order-only dependencies
+        self.index = -1
+        self.name = ""
+        self.key = ""  # content key, set when the schema is frozen
+        self.phase = -1
+
+    # -- definition -----------------------------------------------------------------------------
+    @property
+    def func(self) -> Callable[..., Any]:
+        return self.definition.func
+
+    @property
+    def function_name(self) -> str:
+        return self.definition.func.__qualname__
+
+    @property
+    def dependencies(self) -> list[int]:
+        """Indices of every step this one waits for (inputs and order-only)."""
+        if not self.after:
+            return list(self.upstream)
+        return list(dict.fromkeys((*self.upstream, *self.after)))
+
+    def depends_on(self, *steps: Step | PlaceHolder) -> Step:
+        """Add order-only dependencies after the call; returns ``self`` for chaining."""
+        for other in steps:
+            dep = _as_step(other)
+            if dep is None:
+                raise DefinitionError(f"{self!r}.depends_on() takes steps, got {other!r}")
+            self.pipeline._check_own(dep, self)
+            self.pipeline._check_not_frozen(f"add a dependency to {self!r}")
+            self.after.append(dep.index)
+        return self
+
+    # -- results --------------------------------------------------------------------------------
+    def get_status(self) -> int:
+        """ezpyp's status code: -1 not run, 0 passed, 1 failed, 2 skipped."""
+        return int(self.pipeline.get_status(self))
+
+    @property
+    def status(self) -> Status:
+        return self.pipeline.get_status(self)
+
+    def get_result(self) -> Any:
+        return self.pipeline.get_result(self)
+
+    def lookup(self) -> LookupHandle:
+        return self.pipeline.lookup(self)
+
+    def __repr__(self) -> str:
+        return f"Pickle Step Object {self.name!r}"
+
+
+class PlaceHolder:
+    """Marks an argument as "the result of this step" (ezpyp's spelling)."""
+
+    __slots__ = ("step",)
+
+    def __init__(self, step: Step) -> None:
+        if not isinstance(step, Step):
+            raise DefinitionError(f"PlaceHolder takes a step, got {type(step).__name__}: {step!r}")
+        self.step = step
+
+    def __repr__(self) -> str:
+        return f"<result of {self.step.name}>"
+
+
+def _as_step(value: Any) -> Step | None:
+    if isinstance(value, Step):
+        return value
+    if isinstance(value, PlaceHolder):
+        return value.step
+    return None
+
+
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+
+
+def find_steps(value: Any, found: dict[int, Step]) -> None:
+    """Collect every step referenced in ``value`` (nested containers included)."""
+    step = _as_step(value)
+    if step is not None:
+        found.setdefault(id(step), step)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            find_steps(k, found)
+            find_steps(v, found)
+    elif isinstance(value, _CONTAINERS):
+        for item in value:
+            find_steps(item, found)
+
+
+def substitute(value: Any, result_of: Callable[[Step], Any]) -> Any:
+    """A copy of ``value`` with every step reference replaced by that step's result."""
+    step = _as_step(value)
+    if step is not None:
+        return result_of(step)
+    if isinstance(value, dict):
+        return type(value)(
+            (substitute(k, result_of), substitute(v, result_of)) for k, v in value.items()
+        )
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
+        return type(value)(*(substitute(v, result_of) for v in value))
+    if isinstance(value, _CONTAINERS):
+        return type(value)(substitute(v, result_of) for v in value)
+    return value
+
+
+def check_name(name: str) -> str:
+    """A step name becomes a folder name: refuse what a file system cannot hold."""
+    if not isinstance(name, str) or not name.strip():
+        raise DefinitionError(f"a step name must be a non-empty string, got {name!r}")
+    if "/" in name or "\\" in name or "\x00" in name or name in (".", "..") or name[0] == ".":
+        raise DefinitionError(
+            f"step name {name!r} cannot be used as a folder name "
+            "(no '/', '\\', NUL, and no leading '.')"
+        )
+    return name
+
+
+class StepFunction:
+    """What a decorator returns: calling it records a step instead of running."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        func: Callable[..., Any],
+        depends_on: Iterable[Step | PlaceHolder] = (),
+        *,
+        name: str | None = None,
+        version: str | int | None = None,
+        exclude_from_key: Iterable[str] = (),
+        mode: Mode | str | None = None,
+    ) -> None:
+        if not callable(func):
+            raise DefinitionError(f"a step must wrap a callable, got {func!r}")
+        self.pipeline = pipeline
+        self.func = func
+        self.signature = inspect.signature(func)
+        self.name_template = name
+        self.version = None if version is None else str(version)
+        self.mode = None if mode is None else Mode.parse(mode)
+        self.exclude_from_key = tuple(exclude_from_key)
+        unknown = set(self.exclude_from_key) - set(self.signature.parameters)
+        if unknown:
+            raise DefinitionError(
+                f"exclude_from_key names {sorted(unknown)} are not parameters of "
+                f"{func.__qualname__}{self.signature}"
+            )
+        self.depends_on: list[Step] = []
+        for dep in depends_on or ():
+            step = _as_step(dep)
+            if step is None:
+                raise DefinitionError(
+                    f"depends_on of {func.__qualname__} takes steps, got {dep!r}"
+                )
+            self.depends_on.append(step)
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Step:
+        return self._record(None, args, kwargs)
+
+    def named(self, name: str) -> Callable[..., Step]:
+        """``f.named("f_small")(x)`` records a call of ``f`` under an explicit name."""
+        check_name(name)
+        return lambda *args, **kwargs: self._record(name, args, kwargs)
+
+    def _record(self, name: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Step:
+        try:
+            bound = self.signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise DefinitionError(
+                f"bad arguments for step {self.func.__qualname__}{self.signature}: {exc}"
+            ) from None
+        bound.apply_defaults()
+        found: dict[int, Step] = {}
+        find_steps(args, found)
+        find_steps(kwargs, found)
+        step = Step(
+            self,
+            args,
+            kwargs,
+            dict(bound.arguments),
+            tuple(dict.fromkeys(s.index for s in found.values())),
+            [s.index for s in self.depends_on],
+        )
+        for dep in (*found.values(), *self.depends_on):
+            self.pipeline._check_own(dep, step)
+        if name is None and self.name_template is not None:
+            try:
+                name = check_name(self.name_template.format(**bound.arguments))
+            except (KeyError, IndexError, ValueError) as exc:
+                raise DefinitionError(
+                    f"name template {self.name_template!r} of {self.func.__qualname__} "
+                    f"cannot be filled from its arguments: {exc!r}"
+                ) from None
+        self.pipeline._add_step(step, name)
+        return step
+
+    def __repr__(self) -> str:
+        return f"<ezpipe step function {self.func.__qualname__}>"
+
+
+def as_pickle_step(
+    pipeline: Pipeline,
+    depends_on: Iterable[Step | PlaceHolder] | None = None,
+    *,
+    name: str | None = None,
+    version: str | int | None = None,
+    exclude_from_key: Iterable[str] = (),
+    mode: Mode | str | None = None,
+) -> Callable[[Callable[..., Any]], StepFunction]:
+    """Decorator: calls of the function become lazy steps of ``pipeline``.
+
+    ``depends_on`` adds order-only dependencies (inputs passed as steps or
+    placeholders are dependencies already). ``name`` is a format template filled
+    from the call's arguments (``"train_lr{lr}"``); without it the first call is
+    named after the function and later calls ``func.1``, ``func.2``, ... .
+    ``version`` is part of the content key: bump it to invalidate old results.
+    ``exclude_from_key`` lists arguments that cannot change the result.
+    """
+
+    def decorate(func: Callable[..., Any]) -> StepFunction:
+        return StepFunction(
+            pipeline,
+            func,
+            depends_on or (),
+            name=name,
+            version=version,
+            exclude_from_key=exclude_from_key,
+            mode=mode,
+        )
+
+    return decorate
+
+
+def raise_foreign(dep: Step, step: Step) -> None:
+    raise ForeignStepError(
+        f"step {step.definition.func.__qualname__} uses {dep!r}, which belongs to pipeline "
+        f"{dep.pipeline.name!r} at {dep.pipeline.folder}, not to {step.pipeline.name!r} at "
+        f"{step.pipeline.folder}: pass results between pipelines through get_result()"
+    )

@@ -1,0 +1,178 @@
+"""The cache folder: every path, atomic writes, records, verified reads.
+
+Layout of a pipeline folder::
+
+    pipeline.schema             JSON: phases and their steps (rank 0, each freeze)
+    pipeline.summary            text: outcome and the summary table
+    pipeline.summary.json       the same table, machine-readable
+    steps/<name>/<key16>/result.pkl    cloudpickle of the result
+    steps/<name>/<key16>/record.json   StepRecord: status, rank, times, checksum, error
+
+Results of every definition are kept under their own key, so changing a step
+never overwrites what an earlier definition computed. Every file is written to
+a unique temporary name in its final folder and renamed into place, so a
+reader sees the old file or the new one, never half of one. The record is
+written after the result and is the commit point: a result without a matching
+record (checksum included) is never trusted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import uuid
+from pathlib import Path
+from typing import Any
+
+import cloudpickle
+from pydantic import ValidationError
+
+from .errors import StoreError
+from .keys import KEY_LENGTH
+from .records import Status, StepRecord
+
+log = logging.getLogger(__name__)
+
+SCHEMA_FILE = "pipeline.schema"
+SUMMARY_FILE = "pipeline.summary"
+SUMMARY_JSON_FILE = "pipeline.summary.json"
+STEPS_DIR = "steps"
+RESULT_FILE = "result.pkl"
+RECORD_FILE = "record.json"
+
+_HOST = socket.gethostname()
+
+
+def checksum(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+class Store:
+    """Owns every path under one pipeline folder; knows nothing about MPI."""
+
+    def __init__(self, folder: str | os.PathLike[str], *, fsync: bool = False) -> None:
+        self.root = Path(folder).expanduser().absolute()
+        self.fsync = fsync
+
+    # -- paths ----------------------------------------------------------------------------------
+    @property
+    def schema_path(self) -> Path:
+        return self.root / SCHEMA_FILE
+
+    @property
+    def summary_path(self) -> Path:
+        return self.root / SUMMARY_FILE
+
+    @property
+    def summary_json_path(self) -> Path:
+        return self.root / SUMMARY_JSON_FILE
+
+    def step_root(self, name: str) -> Path:
+        return self.root / STEPS_DIR / name
+
+    def step_dir(self, name: str, key: str) -> Path:
+        return self.step_root(name) / key[:KEY_LENGTH]
+
+    def result_path(self, name: str, key: str) -> Path:
+        return self.step_dir(name, key) / RESULT_FILE
+
+    def record_path(self, name: str, key: str) -> Path:
+        return self.step_dir(name, key) / RECORD_FILE
+
+    # -- folder ---------------------------------------------------------------------------------
+    def create(self) -> None:
+        """Create the folder (and parents); a clear error when that is impossible."""
+        try:
+            (self.root / STEPS_DIR).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the pipeline folder {self.root}: {exc}") from exc
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StoreError(f"the pipeline folder {self.root} is not writable")
+
+    def write_text(self, path: Path, text: str) -> None:
+        write_atomic(path, text.encode("utf-8"), fsync=self.fsync)
+
+    # -- results and records ----------------------------------------------------------------------
+    def write_result(self, name: str, key: str, value: Any) -> tuple[Path, str, int]:
+        """Pickle and store a result; returns its path, checksum and size.
+
+        Raises whatever pickling raises (an unpicklable result) before touching disk.
+        """
+        data = cloudpickle.dumps(value)
+        path = self.result_path(name, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data, fsync=self.fsync)
+        return path, checksum(data), len(data)
+
+    def write_record(self, record: StepRecord) -> None:
+        path = self.record_path(record.name, record.key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, record.model_dump_json(indent=1).encode(), fsync=self.fsync)
+
+    def read_record(self, name: str, key: str) -> StepRecord | None:
+        """The step's record, or None when missing or unreadable (with a warning)."""
+        path = self.record_path(name, key)
+        try:
+            return StepRecord.model_validate_json(path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValidationError, ValueError) as exc:
+            log.warning("ignoring unreadable step record %s: %s", path, exc)
+            return None
+
+    def read_result_bytes(self, record: StepRecord) -> bytes | None:
+        """The result's bytes if they match the record's checksum, else None (warned)."""
+        path = self.result_path(record.name, record.key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            log.warning("result file %s is missing although its record says passed", path)
+            return None
+        if record.checksum is not None and checksum(data) != record.checksum:
+            log.warning("result file %s does not match its checksum: treating it as missing", path)
+            return None
+        return data
+
+    def valid_record(self, name: str, key: str) -> StepRecord | None:
+        """The record if it says passed and its result verifies, or if it says failed."""
+        record = self.read_record(name, key)
+        if record is None or record.status not in (Status.PASSED, Status.FAILED):
+            return None
+        if record.status == Status.PASSED and self.read_result_bytes(record) is None:
+            return None
+        return record
+
+    def load_result(self, record: StepRecord) -> Any:
+        data = self.read_result_bytes(record)
+        if data is None:
+            raise StoreError(
+                f"the result of step {record.name!r} at {self.result_path(record.name, record.key)}"
+                " is missing or corrupt"
+            )
+        return cloudpickle.loads(data)
+
+    def clear(self, name: str, key: str | None = None) -> bool:
+        """Delete one entry (or every key of a step); True if anything was removed."""
+        path = self.step_root(name) if key is None else self.step_dir(name, key)
+        if not path.exists():
+            return False
+        shutil.rmtree(path)
+        return True
