@@ -1,7 +1,7 @@
 """The reference example (ezpyp's README), with only the package name changed.
 
-    python examples/simple.py [FOLDER]
-    mpiexec -n 4 python examples/simple.py [FOLDER]
+python examples/simple.py [FOLDER]
+mpiexec -n 4 python examples/simple.py [FOLDER]
 """
 
 import sys

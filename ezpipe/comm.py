@@ -134,7 +134,9 @@ class MPIComm:
         self.comm.Abort(code)
 
 
-def launcher_size(environ: dict[str, str] | os._Environ[str] = os.environ) -> tuple[int, str] | None:
+def launcher_size(
+    environ: dict[str, str] | os._Environ[str] = os.environ,
+) -> tuple[int, str] | None:
     """The task count a launcher announced, and the variable that said so."""
     for var in LAUNCHER_SIZE_VARS:
         value = environ.get(var, "")

@@ -372,9 +372,7 @@ def run(plan: Plan, comm: Comm, store: Store, reporter: Reporter) -> RunOutcome:
     else:
         work(executor, MPIChannel(comm))
     outcomes = coordinator.outcomes if coordinator is not None else []
-    statuses = comm.bcast(
-        [Status.NOT_RUN if o is None else Status(o["status"]) for o in outcomes]
-    )
+    statuses = comm.bcast([Status.NOT_RUN if o is None else Status(o["status"]) for o in outcomes])
     return RunOutcome(statuses, outcomes, started, time.time())
 
 

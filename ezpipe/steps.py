@@ -206,9 +206,7 @@ class StepFunction:
         for dep in depends_on or ():
             step = _as_step(dep)
             if step is None:
-                raise DefinitionError(
-                    f"depends_on of {func.__qualname__} takes steps, got {dep!r}"
-                )
+                raise DefinitionError(f"depends_on of {func.__qualname__} takes steps, got {dep!r}")
             self.depends_on.append(step)
         functools.update_wrapper(self, func)
 

@@ -1,0 +1,47 @@
+"""The ``ezpipe`` command: one sub-module per group of sub-commands.
+
+Each sub-module has ``register(subparsers)`` that adds its commands and sets
+``handler`` (a function of the parsed arguments returning an exit code).
+
+Exit codes: 0 everything passed, 1 steps failed or were skipped, 2 usage error
+(argparse's own), 3 ezpipe could not do what was asked (missing folder, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from ..errors import EzpipeError
+
+EXIT_OK = 0
+EXIT_STEPS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_ERROR = 3
+
+
+def _modules() -> list:  # imported lazily: `ezpipe --help` must not import MPI
+    from . import inspect_cmds
+
+    return [inspect_cmds]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ezpipe", description="Run and inspect ezpipe pipelines.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in _modules():
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except EzpipeError as exc:
+        print(f"ezpipe {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except FileNotFoundError as exc:
+        print(f"ezpipe {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
