@@ -34,7 +34,7 @@ def build(folder, b_mode=None, bad_mode=None):
 
 
 def test_lookup_reports_status_result_and_paths(folder):
-    pipeline, first, second, third, other, broken = build(folder)
+    pipeline, _, second, _, _, broken = build(folder)
     handle = pipeline.lookup("b")
     assert not handle.cached() and handle.status == Status.NOT_RUN
     pipeline.execute()
