@@ -5,6 +5,7 @@ import pytest
 from ezpipe import Pipeline, Status, StepFailedError
 
 CALLS: list[str] = []
+TRANSIENT: list[str] = []  # a global: not part of any key
 
 
 def build(folder, b_mode=None, bad_mode=None):
@@ -13,6 +14,8 @@ def build(folder, b_mode=None, bad_mode=None):
     @pipeline.step
     def a(x):
         CALLS.append("a")
+        if TRANSIENT:
+            raise RuntimeError(TRANSIENT[0])
         return x + 1
 
     @pipeline.step(mode=b_mode)
@@ -73,3 +76,16 @@ def test_per_step_modes(folder):
     CALLS.clear()
     build(folder)[0].execute()
     assert CALLS == []
+
+
+def test_a_skip_keeps_the_earlier_result_of_the_same_definition(folder):
+    build(folder)[0].execute()
+    pipeline, first, second, *_ = build(folder)
+    TRANSIENT.append("file system hiccup")
+    try:
+        pipeline.execute(mode="force")  # same keys, but this attempt of a fails
+    finally:
+        TRANSIENT.clear()
+    assert first.get_status() == 1 and second.get_status() == 2
+    assert second.lookup().cached() and second.lookup().result() == 4
+    assert first.lookup().status == 1  # a's own latest outcome is the failure
