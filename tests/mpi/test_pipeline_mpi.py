@@ -11,22 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from mpi4py import MPI
+from mpi_helpers import all_ranks, comm, shared_folder
 
 from ezpipe import Pipeline, PlaceHolder, ResultNotAvailableError, Status, StoreError
 from ezpipe.comm import MPIComm
 
-comm = MPI.COMM_WORLD
 pytestmark = pytest.mark.mpi(min_size=2)
-
-
-def shared_folder() -> Path:
-    name = tempfile.mkdtemp(prefix="ezpipe-mpi-") if comm.rank == 0 else None
-    return Path(comm.bcast(name)) / "pipe"
-
-
-def all_ranks(ok: bool) -> bool:
-    return comm.allreduce(bool(ok), op=MPI.LAND)
 
 
 def test_reference_example_on_every_rank():
