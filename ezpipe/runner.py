@@ -298,7 +298,8 @@ class Coordinator:
                 self.assigned[rank] = index
                 out.append((rank, index))
         self.idle = waiting
-        if not out and not self.assigned and not self.scheduler.finished:
+        everyone_waits = len(waiting) == len(self.workers)  # not just the first to check in
+        if not out and not self.assigned and everyone_waits and not self.scheduler.finished:
             raise RuntimeError("scheduler stalled: no step running and none ready")
         return out
 
