@@ -256,7 +256,7 @@ class Coordinator:
         self.idle: deque[int] = deque()
         self.assigned: dict[int, Batch] = {}  # rank -> the batch it is running
         self.stopped = 0
-        self._seconds: dict[object, float] = {}  # step function -> moving average duration
+        self._seen: dict[object, tuple[int, float]] = {}  # step function -> (runs, longest)
 
     def report(self, rank: int, outcomes: Sequence[Outcome]) -> None:
         """A worker's outcomes of its last batch, in order (none when it checks in)."""
@@ -274,13 +274,14 @@ class Coordinator:
         if duration is None or outcome.get("cached"):
             return
         definition = self.plan.steps[index].definition
-        before = self._seconds.get(definition)
-        self._seconds[definition] = duration if before is None else 0.7 * before + 0.3 * duration
+        runs, longest = self._seen.get(definition, (0, 0.0))
+        self._seen[definition] = (runs + 1, max(longest, duration))
 
     def _expected(self, index: int) -> float:
-        """A step's expected time: its function's recent average; unknown counts as long."""
-        seconds = self._seconds.get(self.plan.steps[index].definition)
-        return BATCH_SECONDS if seconds is None else seconds + STEP_OVERHEAD
+        """A step's expected time: the longest run of its function, once it ran on as many
+        steps as there are workers; until then it counts as long (no batch)."""
+        runs, longest = self._seen.get(self.plan.steps[index].definition, (0, 0.0))
+        return longest + STEP_OVERHEAD if runs >= len(self.workers) else BATCH_SECONDS
 
     def _batch(self, rank: int, first: int) -> Batch:
         """``first`` plus more ready steps while they add up to less than BATCH_SECONDS.

@@ -53,19 +53,27 @@ def test_steps_of_a_function_seen_short_go_in_batches_within_a_fair_share(folder
     coordinator.report(0, [])
     assert coordinator.assignments() == [(0, (0,))]  # nothing known yet: one step
     coordinator.report(0, [passed(0.0001)])
-    coordinator.report(1, [])
+    for rank in (1, 2, 3):
+        coordinator.report(rank, [])
+    first = dict(coordinator.assignments())
+    assert [len(b) for b in first.values()] == [1, 1, 1, 1]  # one run is not enough to judge
+    for rank in first:
+        coordinator.report(rank, [passed(0.0001)])
     handed = dict(coordinator.assignments())
-    assert len(handed[0]) == 1 + 10  # the first step and its share: ceil(39 ready / 4)
-    assert len(handed[1]) == 1 + 7  # of the 28 left after that: ceil(28 / 4)
-    everything = [i for batch in handed.values() for i in batch]
+    assert len(handed[0]) == 1 + 9  # the first step and its share: ceil(35 ready / 4)
+    assert len(handed[1]) == 1 + 7  # of the 25 left after that: ceil(25 / 4)
+    everything = [i for batch in [*first.values(), *handed.values()] for i in batch]
     assert len(everything) == len(set(everything))
 
 
-def test_steps_of_a_slow_function_go_one_at_a_time(folder):
+def test_a_function_that_once_ran_long_is_never_batched(folder):
     coordinator = fork_join(folder, "dag", n=40)
     coordinator.report(0, [])
     coordinator.assignments()
-    coordinator.report(0, [passed(0.5)])
+    coordinator.report(0, [passed(0.0)])
     for rank in (1, 2, 3):
         coordinator.report(rank, [])
+    first = dict(coordinator.assignments())
+    for rank in first:
+        coordinator.report(rank, [passed(0.5 if rank == 2 else 0.0)])
     assert all(len(batch) == 1 for _, batch in coordinator.assignments())
