@@ -46,24 +46,44 @@ class Comm(Protocol):
 
 
 class Backoff:
-    """Poll fast while messages flow, then sleep up to ``ceiling`` seconds between polls."""
+    """Poll fast while messages flow, then sleep longer and longer between polls.
 
-    def __init__(self, ceiling: float = 0.001, spins: int = 50) -> None:
+    During the first ``patience`` seconds of a wait the sleep grows only to ``fine``:
+    a reply from the coordinator usually takes well under a millisecond, and a 1-2 ms
+    sleep there cost a 50 ms step about 4% (W3 in docs/benchmarks.md). Past that the
+    sleep grows to ``ceiling``, so a long wait costs a few percent at most and an idle
+    rank wakes rarely.
+    """
+
+    def __init__(
+        self,
+        ceiling: float = 0.001,
+        spins: int = 50,
+        fine: float = 0.00025,
+        patience: float = 0.05,
+    ) -> None:
         self.ceiling = ceiling
         self.spins = spins
+        self.fine = min(fine, ceiling)
+        self.patience = patience
         self.reset()
 
     def reset(self) -> None:
         self._misses = 0
         self._delay = 0.00002
+        self._since: float | None = None
 
     def wait(self) -> None:
         self._misses += 1
         if self._misses <= self.spins:
             time.sleep(0)
             return
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        cap = self.fine if now - self._since < self.patience else self.ceiling
         time.sleep(self._delay)
-        self._delay = min(self._delay * 2, self.ceiling)
+        self._delay = min(self._delay * 2, cap)
 
 
 class LocalComm:
@@ -107,10 +127,26 @@ class MPIComm:
         self.threaded = MPI.Query_thread() >= MPI.THREAD_SERIALIZED
 
     def bcast(self, obj: T, root: int = 0) -> T:
+        self._gather_politely()
         return self.comm.bcast(obj, root=root)  # type: ignore[no-any-return]
 
     def allgather(self, obj: T) -> list[T]:
+        self._gather_politely()
         return self.comm.allgather(obj)  # type: ignore[no-any-return]
+
+    def _gather_politely(self) -> None:
+        """Wait for every rank with back-off before a collective.
+
+        MPICH's blocking collectives spin: ranks that finished their work early
+        would take the cores that rank 0 needs for its last steps and the summary
+        (on 2 cores at 4 ranks, the summary took twice as long). A non-blocking
+        barrier polled with back-off lets them sleep; the collective that follows
+        then finds everyone there.
+        """
+        request = self.comm.Ibarrier()
+        backoff = Backoff(ceiling=0.002)
+        while not request.Test():
+            backoff.wait()
 
     def send(self, obj: Any, dest: int, tag: int) -> None:
         self.comm.send(obj, dest=dest, tag=tag)
