@@ -12,6 +12,7 @@ from typing import Any, overload
 import pandas as pd
 
 from . import graph as graph_mod
+from . import preempt
 from . import summary as summary_mod
 from .comm import Comm, root_call, world
 from .errors import (
@@ -23,6 +24,7 @@ from .errors import (
     StoreError,
 )
 from .graph import FrozenGraph
+from .joblog import JobLog
 from .logs import configure as configure_logging
 from .records import Mode, Status, StepRecord
 from .reporter import Reporter
@@ -253,8 +255,10 @@ class Pipeline:
             max_concurrent=max_concurrent or self.max_concurrent,
         )
         reporter = Reporter(comm.rank, enabled=self.echo)
+        job_log = JobLog.begin(self.store, comm.rank, comm.size)  # inside Slurm only
         try:
-            outcome = run_plan(plan, comm, self.store, reporter)
+            with preempt.stop_on_signal():
+                outcome = run_plan(plan, comm, self.store, reporter)
         except BaseException as exc:
             if comm.size > 1:
                 comm.abort(f"pipeline {self.name!r} failed: {type(exc).__name__}: {exc}")
@@ -272,7 +276,22 @@ class Pipeline:
                 print(text.splitlines()[0])
                 print(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
         self.summary = comm.bcast(frame)
+        self._end_job(outcome.statuses, job_log, comm.bcast(preempt.interrupted(outcome.outcomes)))
         return self.summary
+
+    def _end_job(self, statuses: list[Status], job_log: JobLog | None, interrupted: bool) -> None:
+        """Note the run in slurm_jobs.json; end with status 75 if a stop signal cut it short."""
+        if job_log is not None:
+            job_log.end(statuses, interrupted)
+        if interrupted:
+            left = sum(status != Status.PASSED for status in statuses)
+            message = (
+                f"pipeline {self.name!r} stopped on the job's stop signal with {left} steps not "
+                "passed; run it again (the job script resubmits itself when asked) to resume"
+            )
+            if self.comm.rank == 0:
+                print(f"ezpipe: {message}", flush=True)
+            raise preempt.JobInterrupted(message)
 
     # -- results --------------------------------------------------------------------------------
     def get_status(self, step: Step | PlaceHolder | str) -> Status:

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from . import preempt
 from .comm import Backoff, Comm
 from .graph import FrozenGraph
 from .records import Mode, Status, StepRecord
@@ -122,15 +123,20 @@ class StepExecutor:
         return self._compute(step)
 
     def _compute(self, step: Step) -> Outcome:
-        self.reporter.executing(step.name, step.phase)
         start = time.time()
+        if preempt.requested():
+            return self._interrupted(step, start)
+        self.reporter.executing(step.name, step.phase)
         try:
             args = substitute(step.args, self._load_input)
             kwargs = substitute(step.kwargs, self._load_input)
         except Exception as exc:
             return self._fail(step, start, exc, "could not load an input: ")
         try:
-            value = step.func(*args, **kwargs)
+            with preempt.step_running():
+                value = step.func(*args, **kwargs)
+        except preempt.StepInterrupted:
+            return self._interrupted(step, start)
         except KeyboardInterrupt as exc:
             self._fail(step, start, exc)
             raise
@@ -182,6 +188,14 @@ class StepExecutor:
         self.reporter.failed(step.name, message)
         return record.outcome()
 
+    def _interrupted(self, step: Step, start: float) -> Outcome:
+        """A step cut short by a stop signal: reported, but no record, so a rerun computes it."""
+        self.reporter.interrupted(step.name)
+        end = time.time()
+        record = self._record(step, Status.NOT_RUN, start=start, end=end, duration=end - start)
+        message = "interrupted: the job was told to stop (time limit); a rerun computes it"
+        return {**record.outcome(), "interrupted": True, "error_message": message}
+
     def _load_input(self, upstream: Step) -> Any:
         if upstream.key in self._inputs:
             self._inputs.move_to_end(upstream.key)
@@ -222,13 +236,22 @@ class Coordinator:
         self.idle: deque[int] = deque()
         self.assigned: dict[int, int] = {}  # rank -> step index it is running
         self.stopped = 0
+        self.interrupted = False  # a worker's step was cut short by a stop signal
+
+    @property
+    def stopping(self) -> bool:
+        """Hand out no more steps: all are done, or the job was told to stop."""
+        return self.scheduler.finished or self.interrupted or preempt.requested()
 
     def report(self, rank: int, outcome: Outcome | None) -> None:
         if outcome is not None:
             index = self.assigned.pop(rank)
             self.outcomes[index] = outcome
-            for child in self.scheduler.finish(index, Status(outcome["status"])):
-                self._skip(child)
+            if outcome.get("interrupted"):
+                self.interrupted = True
+            else:
+                for child in self.scheduler.finish(index, Status(outcome["status"])):
+                    self._skip(child)
         self.idle.append(rank)
 
     def _skip(self, index: int) -> None:
@@ -252,7 +275,7 @@ class Coordinator:
     def assignments(self) -> list[tuple[int, int]]:
         """(rank, step index or STOP) for idle workers that can be given something now."""
         out: list[tuple[int, int]] = []
-        if self.scheduler.finished:
+        if self.stopping:
             while self.idle:
                 out.append((self.idle.popleft(), STOP))
                 self.stopped += 1
@@ -346,7 +369,7 @@ def serve(coordinator: Coordinator, comm: Comm, local: QueueChannel | None) -> N
                     break
                 coordinator.report(0, outcome)
                 active = True
-        if not active:
+        if not active and not (coordinator.idle and coordinator.stopping):
             backoff.wait()
             continue
         backoff.reset()
