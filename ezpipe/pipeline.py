@@ -286,8 +286,8 @@ class Pipeline:
         if interrupted:
             left = sum(status != Status.PASSED for status in statuses)
             message = (
-                f"pipeline {self.name!r} stopped on the job's stop signal with {left} steps not "
-                "passed; run it again (the job script resubmits itself when asked) to resume"
+                f"pipeline {self.name!r} stopped on the job's stop signal with {left} step(s) "
+                "not passed; run it again (the job script resubmits itself when asked) to resume"
             )
             if self.comm.rank == 0:
                 print(f"ezpipe: {message}", flush=True)

@@ -276,9 +276,11 @@ class SlurmJob(BaseModel):
             "next=-",
             f'if [ "$status" -eq {EXIT_INTERRUPTED} ] && '
             f'[ "${ENV_ATTEMPT}" -lt "${ENV_RESUBMIT}" ]; then',
-            "  # Steps remain: submit this script again; it resumes from the cache.",
+            "  # Steps remain: submit this script again (without this job's SLURM_* settings);",
+            "  # it resumes from the cache.",
+            "  previous=$SLURM_JOB_ID",
             f"  next=$(unset $(compgen -e | grep '^SLURM_' | grep -vx SLURM_CONF); "
-            f"{ENV_ATTEMPT}=$(({ENV_ATTEMPT} + 1)) {ENV_PREVIOUS}=$SLURM_JOB_ID "
+            f"{ENV_ATTEMPT}=$(({ENV_ATTEMPT} + 1)) {ENV_PREVIOUS}=$previous "
             f'sbatch --parsable "${ENV_SCRIPT}") || next=-',
             '  echo "ezpipe: steps remain: resubmitted as job ${next%%;*}"',
             "fi",
