@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
 from .errors import LaunchError
@@ -135,7 +135,7 @@ class MPIComm:
 
 
 def launcher_size(
-    environ: dict[str, str] | os._Environ[str] = os.environ,
+    environ: Mapping[str, str] = os.environ,
 ) -> tuple[int, str] | None:
     """The task count a launcher announced, and the variable that said so."""
     for var in LAUNCHER_SIZE_VARS:
@@ -145,7 +145,7 @@ def launcher_size(
     return None
 
 
-def check_launch(size: int, environ: dict[str, str] | os._Environ[str] = os.environ) -> None:
+def check_launch(size: int, environ: Mapping[str, str] = os.environ) -> None:
     """Refuse a launch whose ranks each believe they are alone.
 
     That happens with plain ``srun -n 4`` (no ``--mpi=pmi2``) or with an

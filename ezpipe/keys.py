@@ -14,6 +14,7 @@ objects, ...) is hashed with ``joblib.hash``, the well-kept hasher behind
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import inspect
@@ -120,20 +121,17 @@ def function_fingerprint(func: Callable[..., Any]) -> str:
         return cached
     target = inspect.unwrap(func)
     out = [f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}".encode()]
-    try:
+    # Built at run time (exec, REPL) there is no source: the bytecode below still identifies it.
+    with contextlib.suppress(OSError, TypeError):
         out.append(textwrap.dedent(inspect.getsource(target)).encode())
-    except (OSError, TypeError):
-        pass  # built at run time (exec, REPL): the bytecode below still identifies it
     code = getattr(target, "__code__", None)
     if code is not None:
         _code_bytes(code, out)
     else:
         out.append(repr(target).encode())
     digest = hashlib.sha256(b"\x00".join(out)).hexdigest()
-    try:
+    with contextlib.suppress(TypeError):  # an unhashable callable is fingerprinted each time
         _FINGERPRINTS[func] = digest
-    except TypeError:
-        pass  # unhashable callable: recompute next time
     return digest
 
 

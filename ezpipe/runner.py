@@ -12,6 +12,8 @@ message instead of leaving ranks waiting.
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import logging
 import os
 import queue
@@ -20,9 +22,9 @@ import threading
 import time
 import traceback
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from . import preempt
 from .comm import Backoff, Comm
@@ -78,6 +80,31 @@ class RunOutcome:
 
 # ---------------------------------------------------------------------------------------------
 # Worker side: run one step.
+class StepExit(BaseException):
+    """A step called ``os._exit``: made a failure of that step instead of a silent exit."""
+
+
+@contextlib.contextmanager
+def _os_exit_as_exception() -> Iterator[None]:
+    """Turn ``os._exit`` called by a step in this process into :class:`StepExit`.
+
+    Otherwise ``os._exit(0)`` on rank 0 ends the job with exit status 0 and no
+    message. Forked children (multiprocessing) still exit for real.
+    """
+    real_exit, owner = os._exit, os.getpid()
+
+    def guarded(code: int) -> NoReturn:
+        if os.getpid() != owner:
+            real_exit(code)
+        raise StepExit(f"the step called os._exit({code})")
+
+    os._exit = guarded
+    try:
+        yield
+    finally:
+        os._exit = real_exit
+
+
 class StepExecutor:
     """Runs steps on this rank: cache check, inputs, call, result, record."""
 
@@ -133,7 +160,7 @@ class StepExecutor:
         except Exception as exc:
             return self._fail(step, start, exc, "could not load an input: ")
         try:
-            with preempt.step_running():
+            with _os_exit_as_exception(), preempt.step_running():
                 value = step.func(*args, **kwargs)
         except preempt.StepInterrupted:
             return self._interrupted(step, start)
@@ -383,6 +410,8 @@ def serve(coordinator: Coordinator, comm: Comm, local: QueueChannel | None) -> N
 def run(plan: Plan, comm: Comm, store: Store, reporter: Reporter) -> RunOutcome:
     """Execute the plan on every rank; every rank returns the final statuses."""
     started = time.time()
+    if not faulthandler.is_enabled():
+        faulthandler.enable()  # a segfault in a step prints where it happened
     executor = StepExecutor(plan, store, reporter, comm.rank)
     coordinator: Coordinator | None = None
     if comm.size == 1:

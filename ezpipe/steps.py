@@ -18,8 +18,8 @@ from .errors import DefinitionError, ForeignStepError
 from .records import Mode, Status
 
 if TYPE_CHECKING:
-    from .pipeline import Pipeline
     from .lookup import LookupHandle
+    from .pipeline import Pipeline
 
 
 class Step:
