@@ -283,6 +283,8 @@ class SlurmJob(BaseModel):
             f"{ENV_ATTEMPT}=$(({ENV_ATTEMPT} + 1)) {ENV_PREVIOUS}=$previous "
             f'sbatch --parsable "${ENV_SCRIPT}") || next=-',
             '  echo "ezpipe: steps remain: resubmitted as job ${next%%;*}"',
+            f'elif [ "$status" -eq {EXIT_INTERRUPTED} ]; then',
+            f'  echo "ezpipe: steps remain, no resubmission left: sbatch ${ENV_SCRIPT} resumes"',
             "fi",
             f'echo "$SLURM_JOB_ID $status ${{next%%;*}}" >> {chain}',
             'exit "$status"',
