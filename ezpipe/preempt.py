@@ -10,17 +10,26 @@ that step (a resubmitted job recomputes it; a failure record would be reused
 by the ``cached`` mode), hands out no new steps, writes the summary, and
 ``execute()`` ends the process with :class:`JobInterrupted`: exit status 75,
 which the job script reads as "steps remain: resubmit me".
+
+A stop request lasts for the life of the process: a later ``execute()`` in a
+job that was told to stop stops at once. Inside a generated job script
+(``EZPIPE_SLURM_SCRIPT`` set) the handler is installed when ezpipe is
+imported, so a signal that comes before or after ``execute()`` is noted
+instead of killing the process (SIGUSR1's default action).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
+
+from .joblog import ENV_SCRIPT
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +70,13 @@ def requested() -> bool:
 
 
 def request_stop() -> None:
-    """What the signal handler does, minus the interruption (tests call it directly)."""
+    """What the signal handler does, minus the interruption."""
     _state.requested = True
+
+
+def reset() -> None:
+    """Forget a stop request (tests that simulate several jobs in one process)."""
+    _state.requested = False
 
 
 def _handler(signum: int, frame: FrameType | None) -> None:
@@ -75,7 +89,6 @@ def _handler(signum: int, frame: FrameType | None) -> None:
 @contextmanager
 def stop_on_signal() -> Iterator[None]:
     """Install the stop handler for the duration of a run (main thread only)."""
-    _state.requested = False
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -101,3 +114,16 @@ def interrupted(outcomes: Sequence[dict[str, Any] | None]) -> bool:
     if any(o is not None and o.get("interrupted") for o in outcomes):
         return True
     return requested() and any(o is None for o in outcomes)
+
+
+def install_for_job(environ: Mapping[str, str] = os.environ) -> bool:
+    """Inside an ``ezpipe slurm`` job, note the stop signal from now on; True if installed."""
+    if not environ.get(ENV_SCRIPT) or threading.current_thread() is not threading.main_thread():
+        return False
+    if signal.getsignal(STOP_SIGNAL) != signal.SIG_DFL:
+        return False  # the application handles it itself
+    signal.signal(STOP_SIGNAL, _handler)
+    return True
+
+
+install_for_job()

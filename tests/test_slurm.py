@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from ezpipe import LaunchError, Pipeline, Status
+from ezpipe import LaunchError, Pipeline, Status, preempt
 from ezpipe.cli import main
 from ezpipe.comm import LocalComm, check_launch
 from ezpipe.errors import DefinitionError
@@ -175,6 +175,13 @@ def test_foreign_mpiexec_and_missing_mpi4py_are_refused():
 
 
 # -- stop signal: interrupted steps leave no record, a rerun resumes -------------------------------
+@pytest.fixture(autouse=True)
+def _no_stop_request():
+    preempt.reset()
+    yield
+    preempt.reset()  # a stop request lasts for the process: never leak one to other tests
+
+
 def build(folder: Path, *, stop: bool) -> Pipeline:
     pipeline = Pipeline(folder, "stop", comm=LocalComm(), echo=False)
 
@@ -214,6 +221,7 @@ def test_stop_signal_interrupts_the_step_and_a_rerun_resumes(tmp_path, monkeypat
     assert summary.loc["stopper", "status"] == int(Status.NOT_RUN)
     assert "interrupted" in summary.loc["stopper", "error"]
 
+    preempt.reset()  # the next job is a new process
     monkeypatch.setenv("SLURM_JOB_ID", "42")
     monkeypatch.setenv("EZPIPE_SLURM_ATTEMPT", "1")
     monkeypatch.setenv("EZPIPE_SLURM_PREVIOUS_JOB", "41")
@@ -230,6 +238,26 @@ def test_stop_signal_interrupts_the_step_and_a_rerun_resumes(tmp_path, monkeypat
     ]
     assert jobs[0]["node_list"] == "node[1-2]" and jobs[0]["steps"] == {"pass": 1, "not run": 2}
     assert jobs[1]["resubmission_of"] == "41"
+
+
+def test_a_stop_request_before_execute_runs_nothing(tmp_path):
+    preempt.request_stop()  # the signal came while the script was still importing
+    pipeline = build(tmp_path, stop=False)
+    with pytest.raises(JobInterrupted):
+        pipeline.execute()
+    assert all(pipeline.record(name) is None for name in ("first", "stopper", "after"))
+
+
+def test_the_handler_is_installed_early_only_inside_job_scripts():
+    before = signal.getsignal(signal.SIGUSR1)
+    try:
+        assert not preempt.install_for_job({})
+        assert preempt.install_for_job({"EZPIPE_SLURM_SCRIPT": "/x.sbatch"})
+        os.kill(os.getpid(), signal.SIGUSR1)  # noted, not fatal
+        time.sleep(0.01)
+        assert preempt.requested()
+    finally:
+        signal.signal(signal.SIGUSR1, before)
 
 
 def test_no_job_log_outside_slurm(tmp_path, monkeypatch):
