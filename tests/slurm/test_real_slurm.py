@@ -93,7 +93,9 @@ def test_generated_script_runs_the_demo_at_four_tasks_with_sbatch_wait(slurm_env
 def test_time_limit_stops_the_steps_resubmits_and_finishes(slurm_env, tmp_path):
     out = tmp_path / "out"
     pipeline = str(ROOT / "tests" / "slurm" / "timelimit_pipeline.py")
-    cmd = [EZPIPE, "slurm", pipeline, "-n", "2", "-t", "1", "--stop-signal-seconds", "30"]
+    # Slurm sends the signal up to 30 s before the asked time: with a 60 s limit and 10 s
+    # asked, it comes 20 to 50 s after the start, after Python is up and running `slow`.
+    cmd = [EZPIPE, "slurm", pipeline, "-n", "2", "-t", "1", "--stop-signal-seconds", "10"]
     cmd += ["--resubmit", "2", "-q", "--submit", "--wait", "--wait-timeout", "240", "--", str(out)]
     done = run_command(cmd, env=slurm_env, cwd=tmp_path, timeout=300)
     logs = sorted(
