@@ -22,10 +22,18 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import DefinitionError
 from .joblog import ENV_ATTEMPT, ENV_PREVIOUS, ENV_RESUBMIT, ENV_SCRIPT
@@ -69,6 +77,21 @@ def time_seconds(value: str) -> int:
     return (parts[0] * 60 + parts[1]) * 60 + parts[2]
 
 
+def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    """A validator for a string that ``pattern`` must match."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(f"{value!r} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+SlurmName = Annotated[str, _matching(_NAME, "a usable Slurm name (letters, digits, _.+-)")]
+MpiType = Annotated[str, _matching(_MPI, "an srun --mpi type (pmi2, pmix, ...)")]
+
+
 class SlurmResources(BaseModel):
     """What one job asks for (f3dasm's ``SlurmResources``)."""
 
@@ -106,10 +129,10 @@ class SlurmCluster(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    mpi: str | None = Field(
+    partition: SlurmName | None = None
+    account: SlurmName | None = None
+    qos: SlurmName | None = None
+    mpi: MpiType | None = Field(
         "pmi2",
         description="srun --mpi type matching mpi4py's MPI (pmi2 for the pip mpich wheel, pmix "
         "for Open MPI); null uses the cluster's MpiDefault",
@@ -121,20 +144,6 @@ class SlurmCluster(BaseModel):
     stop_signal_seconds: int = Field(
         120, ge=0, description="SIGUSR1 this long before the time limit (0: none)"
     )
-
-    @field_validator("partition", "account", "qos")
-    @classmethod
-    def _check_name(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME.match(value):
-            raise ValueError(f"{value!r} is not a valid Slurm name")
-        return value
-
-    @field_validator("mpi")
-    @classmethod
-    def _check_mpi(cls, value: str | None) -> str | None:
-        if value is not None and not _MPI.match(value):
-            raise ValueError(f"{value!r} is not an srun --mpi type (pmi2, pmix, ...)")
-        return value
 
     @field_validator("setup", "extra_sbatch")
     @classmethod
@@ -160,19 +169,12 @@ class SlurmJob(BaseModel):
 
     script: Path
     args: list[str] = Field(default_factory=list)
-    job_name: str | None = None
+    job_name: SlurmName | None = None
     resources: SlurmResources = Field(default_factory=SlurmResources)
     cluster: SlurmCluster = Field(default_factory=SlurmCluster)
     resubmit: int = Field(0, ge=0, description="resubmissions allowed after a time limit")
     workdir: Path = Field(default_factory=Path.cwd)
     output_dir: Path = Field(Path("ezpipe-jobs"), description="script and logs go here")
-
-    @field_validator("job_name")
-    @classmethod
-    def _check_job_name(cls, value: str | None) -> str | None:
-        if value is not None and not _NAME.match(value):
-            raise ValueError(f"{value!r} is not a usable job name (letters, digits, _.+-)")
-        return value
 
     @model_validator(mode="after")
     def _check_launch(self) -> SlurmJob:
