@@ -45,6 +45,7 @@ _TIME = re.compile(r"^(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?$")
 _MEM = re.compile(r"^\d+[KMGT]?$", re.IGNORECASE)
 _NAME = re.compile(r"^[A-Za-z0-9_.+\-]+$")
 _MPI = re.compile(r"^[a-z0-9_]+$")
+DEFAULT_STOP_SECONDS = 120  # Slurm may send it up to ~30 s earlier than asked
 TERMINAL_STATES = (
     "BOOT_FAIL",
     "CANCELLED",
@@ -141,8 +142,11 @@ class SlurmCluster(BaseModel):
     setup: list[str] = Field(default_factory=list, description="shell lines run before the job")
     env: dict[str, str] = Field(default_factory=dict, description="variables exported to the job")
     extra_sbatch: list[str] = Field(default_factory=list, description="more #SBATCH options")
-    stop_signal_seconds: int = Field(
-        120, ge=0, description="SIGUSR1 this long before the time limit (0: none)"
+    stop_signal_seconds: int | None = Field(
+        None,
+        ge=0,
+        description="SIGUSR1 this long before the time limit (0: none); by default 120 s, "
+        "or a quarter of a limit shorter than 8 minutes",
     )
 
     @field_validator("setup", "extra_sbatch")
@@ -184,7 +188,7 @@ class SlurmJob(BaseModel):
                 "use the srun --mpi type of mpi4py's MPI (pmi2 for the pip mpich wheel)"
             )
         limit = time_seconds(self.resources.time)
-        grace = self.cluster.stop_signal_seconds
+        grace = self.stop_seconds
         if grace and grace >= limit:
             raise ValueError(
                 f"stop_signal_seconds ({grace}) must be shorter than the time limit "
@@ -193,6 +197,13 @@ class SlurmJob(BaseModel):
         if self.resubmit and not grace:
             raise ValueError("resubmit needs a stop signal (stop_signal_seconds > 0)")
         return self
+
+    @property
+    def stop_seconds(self) -> int:
+        """How long before the time limit the job asks for its stop signal (0: never)."""
+        if self.cluster.stop_signal_seconds is not None:
+            return self.cluster.stop_signal_seconds
+        return min(DEFAULT_STOP_SECONDS, time_seconds(self.resources.time) // 4)
 
     # -- paths ----------------------------------------------------------------------------------
     @property
@@ -231,8 +242,8 @@ class SlurmJob(BaseModel):
             if value is not None:
                 options.append(f"--{flag}={value}")
         options.append(f"--output={self.log_pattern}")
-        if c.stop_signal_seconds:
-            options.append(f"--signal=B:USR1@{c.stop_signal_seconds}")
+        if self.stop_seconds:
+            options.append(f"--signal=B:USR1@{self.stop_seconds}")
         options += [line.removeprefix("#SBATCH").strip() for line in c.extra_sbatch]
         return options
 

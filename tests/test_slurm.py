@@ -75,6 +75,12 @@ def test_defaults_launch_with_pmi2_and_this_python(tmp_path):
     assert job.script_path == tmp_path / "ezpipe-jobs" / "p.sbatch"
 
 
+@pytest.mark.parametrize(("limit", "signal_at"), [("1", 15), ("5", 75), ("8", 120), ("60", 120)])
+def test_short_time_limits_get_a_proportionate_stop_signal(limit, signal_at):
+    job = make_job({}, {"script": "p.py", "resources": {"time": limit}})
+    assert f"--signal=B:USR1@{signal_at}" in job.sbatch_options()
+
+
 def test_cluster_default_mpi_omits_the_flag(tmp_path):
     job = SlurmJob(script=Path("p.py"), workdir=tmp_path, cluster=SlurmCluster(mpi=None))
     assert job.command()[:2] == ["srun", sys.executable]

@@ -62,7 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--env", action="append", metavar="NAME=VALUE", help="exported variable")
     c.add_argument("--sbatch", action="append", metavar="OPTION", help="extra #SBATCH option")
     c.add_argument(
-        "--stop-signal-seconds", type=int, help="stop the pipeline this long before the limit"
+        "--stop-signal-seconds",
+        type=int,
+        help="stop the pipeline this long before the limit (120, or limit/4 if shorter)",
     )
     j = p.add_argument_group("job")
     j.add_argument("-J", "--job-name")
