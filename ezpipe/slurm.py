@@ -35,7 +35,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import DefinitionError
+from .errors import DefinitionError, SlurmError
 from .joblog import ENV_ATTEMPT, ENV_PREVIOUS, ENV_RESUBMIT, ENV_SCRIPT
 from .preempt import EXIT_INTERRUPTED
 
@@ -292,10 +292,14 @@ class SlurmJob(BaseModel):
             "  # Steps remain: submit this script again (without this job's SLURM_* settings);",
             "  # it resumes from the cache.",
             "  previous=$SLURM_JOB_ID",
-            f"  next=$(unset $(compgen -e | grep '^SLURM_' | grep -vx SLURM_CONF); "
+            f"  if next=$(unset $(compgen -e | grep '^SLURM_' | grep -vx SLURM_CONF); "
             f"{ENV_ATTEMPT}=$(({ENV_ATTEMPT} + 1)) {ENV_PREVIOUS}=$previous "
-            f'sbatch --parsable "${ENV_SCRIPT}") || next=-',
-            '  echo "ezpipe: steps remain: resubmitted as job ${next%%;*}"',
+            f'sbatch --parsable "${ENV_SCRIPT}"); then',
+            '    echo "ezpipe: steps remain: resubmitted as job ${next%%;*}"',
+            "  else",
+            "    next=-",
+            f'    echo "ezpipe: steps remain but sbatch failed: sbatch ${ENV_SCRIPT} resumes"',
+            "  fi",
             f'elif [ "$status" -eq {EXIT_INTERRUPTED} ]; then',
             f'  echo "ezpipe: steps remain, no resubmission left: sbatch ${ENV_SCRIPT} resumes"',
             "fi",
@@ -358,9 +362,9 @@ def submit(path: Path, *, run: Runner = subprocess.run) -> str:
     try:
         done = run(["sbatch", "--parsable", str(path)], capture_output=True, text=True, timeout=120)
     except FileNotFoundError as exc:
-        raise DefinitionError("sbatch is not on PATH: is this a Slurm login node?") from exc
+        raise SlurmError("sbatch is not on PATH: is this a Slurm login node?") from exc
     if done.returncode != 0:
-        raise DefinitionError(f"sbatch failed ({done.returncode}): {done.stderr.strip()}")
+        raise SlurmError(f"sbatch failed ({done.returncode}): {done.stderr.strip()}")
     return done.stdout.strip().split(";")[0]
 
 
@@ -406,7 +410,7 @@ def wait(
     """Block until the job, and every job it resubmitted, ended; the last one's exit status."""
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
-        status = _wait_one(job_id, chain_path, poll, deadline, run)
+        status = _wait_one(job_id, chain_path, poll, deadline, run, echo)
         following = read_chain(chain_path).get(job_id, (status, None))[1]
         if following is None:
             echo(f"ezpipe slurm: job {job_id} ended with exit status {status}")
@@ -416,12 +420,21 @@ def wait(
 
 
 def _wait_one(
-    job_id: str, chain_path: Path, poll: float, deadline: float | None, run: Runner
+    job_id: str,
+    chain_path: Path,
+    poll: float,
+    deadline: float | None,
+    run: Runner,
+    echo: Callable[[str], None],
 ) -> int:
+    shown = ""
     while True:
         if job_id in (chain := read_chain(chain_path)):
             return chain[job_id][0]
         state, status = job_state(job_id, run=run)
+        if state != shown and state != "GONE":
+            echo(f"ezpipe slurm: job {job_id} is {state}")
+            shown = state
         if state.split()[0] in TERMINAL_STATES or state == "GONE":
             time.sleep(poll)  # the script may be writing its line right now
             if job_id in (chain := read_chain(chain_path)):
@@ -429,7 +442,7 @@ def _wait_one(
             log.warning("job %s ended (%s) without reporting through %s", job_id, state, chain_path)
             return status if status is not None and status != 0 else 1
         if deadline is not None and time.monotonic() > deadline:
-            raise TimeoutError(f"job {job_id} still {state} after the wait timeout")
+            raise SlurmError(f"job {job_id} is still {state}: stopped waiting (--wait-timeout)")
         time.sleep(poll)
 
 

@@ -18,7 +18,7 @@ import pytest
 from ezpipe import LaunchError, Pipeline, Status, preempt
 from ezpipe.cli import main
 from ezpipe.comm import LocalComm, check_launch
-from ezpipe.errors import DefinitionError
+from ezpipe.errors import DefinitionError, SlurmError
 from ezpipe.joblog import JOBS_FILE
 from ezpipe.preempt import EXIT_INTERRUPTED, JobInterrupted
 from ezpipe.slurm import (
@@ -312,5 +312,5 @@ def test_wait_follows_resubmissions(tmp_path):
 def test_wait_on_a_job_that_vanished_without_reporting(tmp_path):
     fake = FakeSlurm({"7": "CANCELLED"})
     assert wait("7", tmp_path / "none.jobs", poll=0.01, run=fake, echo=lambda s: None) == 1
-    with pytest.raises(TimeoutError):
+    with pytest.raises(SlurmError, match="still RUNNING"):
         wait("8", tmp_path / "none.jobs", poll=0.01, timeout=0.05, run=FakeSlurm({"8": "RUNNING"}))
