@@ -147,5 +147,7 @@ def cmd_slurm(args: argparse.Namespace) -> int:
     job_id = slurm.submit(path)
     print(f"ezpipe slurm: submitted job {job_id}", flush=True)
     if not args.wait:
+        log = str(job.log_pattern).replace("%j", job_id)
+        print(f"ezpipe slurm: follow it with `squeue -j {job_id}` and `tail -f {log}`")
         return 0
     return slurm.wait(job_id, job.chain_path, timeout=args.wait_timeout)
