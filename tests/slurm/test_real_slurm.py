@@ -117,3 +117,14 @@ def test_time_limit_stops_the_steps_resubmits_and_finishes(slurm_env, tmp_path):
     assert (frame["status"] == 0).all()
     assert frame["cached"].to_dict() == {f"quick_{i}": True for i in range(4)} | {"slow": False}
     assert "total: 14" in logs[1].read_text()
+
+
+def test_a_failing_job_is_not_resubmitted(slurm_env, tmp_path):
+    script = tmp_path / "fails.py"
+    script.write_text("raise SystemExit(3)  # a failure, not a time limit\n")
+    cmd = [EZPIPE, "slurm", str(script), "-t", "1", "--resubmit", "2", "-q", "--submit", "--wait"]
+    done = run_command([*cmd, "--wait-timeout", "120"], env=slurm_env, cwd=tmp_path, timeout=180)
+    assert done.returncode == 3, done.stdout + done.stderr
+    (line,) = (tmp_path / "ezpipe-jobs" / "fails.sbatch.jobs").read_text().splitlines()
+    assert line.split()[1:] == ["3", "-"]
+    assert "resubmitted" not in done.stdout
