@@ -293,7 +293,10 @@ class Coordinator:
             skipped_because=cause,
         )
         try:
-            self.store.write_record(record)
+            # A skip says nothing about the step itself: keep an earlier outcome of the
+            # same definition (a valid result stays reusable once the upstream passes).
+            if not self.store.record_path(step.name, step.key).exists():
+                self.store.write_record(record)
         except OSError as exc:
             log.error("could not write the skip record of %r: %s", step.name, exc)
         self.outcomes[index] = record.outcome()

@@ -95,3 +95,10 @@ def test_demo_runs(tmp_path):
     done = run_script(ROOT / "examples" / "demo.py", str(tmp_path), ranks=4)
     assert done.returncode == 0, done.stderr
     assert "8 simulations, mean 0.4812" in done.stdout
+
+
+def test_runs_without_mpi4py(tmp_path):
+    done = run_script(SCRIPTS / "no_mpi.py", str(ROOT / "examples" / "simple.py"), str(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert "Pipeline result for gamma: 1.125" in done.stdout
+    assert "NO MPI4PY IMPORTED" in done.stdout

@@ -116,3 +116,19 @@ def test_dict_insertion_order_is_irrelevant(mapping):
 def test_different_values_give_different_digests(a, b):
     if hash_value(a) == hash_value(b):
         assert repr(a) == repr(b) or a == b
+
+
+def test_decorator_options_do_not_change_the_fingerprint(tmp_path):
+    fingerprints = []
+    for number, decorator in enumerate(["", "@deco(mode='force')\n", "@deco(name='g{x}')\n"]):
+        path = tmp_path / f"module{number}.py"
+        path.write_text(f"{decorator}def f(x):\n    return x\n")
+        namespace = {"deco": lambda **options: lambda func: func}
+        exec(compile(path.read_text(), str(path), "exec"), namespace)
+        fingerprints.append(function_fingerprint(namespace["f"]))
+    assert len(set(fingerprints)) == 1
+    path = tmp_path / "changed.py"
+    path.write_text("def f(x):\n    return x + 0\n")
+    namespace = {}
+    exec(compile(path.read_text(), str(path), "exec"), namespace)
+    assert function_fingerprint(namespace["f"]) not in fingerprints
