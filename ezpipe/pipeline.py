@@ -294,7 +294,7 @@ class Pipeline:
             if self.echo:
                 print(text.splitlines()[0])
                 print(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
-        interrupted = comm.bcast(preempt.interrupted(outcome.outcomes))
+        interrupted = comm.bcast(preempt.interrupted(outcome.outcomes, plan.todo))
         if job_log is not None:
             job_log.end(outcome.statuses, interrupted)
         self._release()

@@ -109,11 +109,14 @@ def step_running() -> Iterator[None]:
         _state.in_step = False
 
 
-def interrupted(outcomes: Sequence[dict[str, Any] | None]) -> bool:
-    """Did a stop leave steps unfinished? (rank 0's outcomes)"""
+def interrupted(
+    outcomes: Sequence[dict[str, Any] | None], todo: Sequence[int] | None = None
+) -> bool:
+    """Did a stop leave steps unfinished? (rank 0's outcomes; ``todo``: the steps to run)"""
     if any(o is not None and o.get("interrupted") for o in outcomes):
         return True
-    return requested() and any(o is None for o in outcomes)
+    wanted = range(len(outcomes)) if todo is None else todo
+    return requested() and any(outcomes[i] is None for i in wanted if i < len(outcomes))
 
 
 def install_for_job(environ: Mapping[str, str] = os.environ) -> bool:

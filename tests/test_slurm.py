@@ -266,6 +266,13 @@ def test_the_handler_is_installed_early_only_inside_job_scripts():
         signal.signal(signal.SIGUSR1, before)
 
 
+def test_a_late_stop_request_after_every_wanted_step_is_not_an_interruption():
+    preempt.request_stop()
+    assert not preempt.interrupted([{"status": 0}, None], todo=[0])
+    assert preempt.interrupted([{"status": 0}, None])
+    assert preempt.interrupted([{"status": -1, "interrupted": True}, None], todo=[0])
+
+
 def test_no_job_log_outside_slurm(tmp_path, monkeypatch):
     monkeypatch.delenv("SLURM_JOB_ID", raising=False)
     pipeline = build(tmp_path, stop=False)
