@@ -144,7 +144,6 @@ def test_yaml_settings_and_command_line_overrides(tmp_path):
 
 def test_cli_usage_errors(tmp_path, capsys):
     (tmp_path / "p.py").write_text("")
-    assert main(["slurm", str(tmp_path / "p.py"), "--wait"]) == 2
     assert main(["slurm", str(tmp_path / "missing.py")]) == 3
     (tmp_path / "bad.yaml").write_text("resources: [1, 2\n")
     assert main(["slurm", str(tmp_path / "p.py"), "--config", str(tmp_path / "bad.yaml")]) == 3

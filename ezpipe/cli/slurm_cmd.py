@@ -71,7 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--resubmit", type=int, metavar="N", help="resubmit up to N times at the limit")
     j.add_argument("--output-dir", type=Path, help="where the script and logs go (ezpipe-jobs)")
     j.add_argument("--submit", action="store_true", help="submit the script with sbatch")
-    j.add_argument("--wait", action="store_true", help="with --submit: wait, exit with its status")
+    j.add_argument(
+        "--wait",
+        action="store_true",
+        help="submit, wait for the job and its resubmissions, exit with the last one's status",
+    )
     j.add_argument("--wait-timeout", type=float, metavar="S", help="give up waiting after S")
     j.add_argument("-q", "--quiet", action="store_true", help="do not print the script")
     return p
@@ -130,9 +134,6 @@ def cmd_slurm(args: argparse.Namespace) -> int:
     if not args.script.is_file():
         print(f"ezpipe slurm: error: no pipeline script {args.script}", file=sys.stderr)
         return 3
-    if args.wait and not args.submit:
-        print("ezpipe slurm: error: --wait needs --submit", file=sys.stderr)
-        return 2
     settings = slurm.load_settings(args.config) if args.config else {}
     job = slurm.make_job(settings, _overrides(args, settings))
     path = job.write()
@@ -141,7 +142,7 @@ def cmd_slurm(args: argparse.Namespace) -> int:
         print()
     print(f"ezpipe slurm: wrote {path} ({slurm.describe(job)})")
     print(f"ezpipe slurm: logs go to {job.log_pattern}")
-    if not args.submit:
+    if not (args.submit or args.wait):
         print(f"ezpipe slurm: submit it with: sbatch {path}")
         return 0
     job_id = slurm.submit(path)
