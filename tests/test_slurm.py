@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import SCRIPTS, run_script
 
 from ezpipe import LaunchError, Pipeline, Status, preempt
 from ezpipe.cli import main
@@ -320,3 +321,20 @@ def test_wait_on_a_job_that_vanished_without_reporting(tmp_path):
     assert wait("7", tmp_path / "none.jobs", poll=0.01, run=fake, echo=lambda s: None) == 1
     with pytest.raises(SlurmError, match="still RUNNING"):
         wait("8", tmp_path / "none.jobs", poll=0.01, timeout=0.05, run=FakeSlurm({"8": "RUNNING"}))
+
+
+@pytest.mark.parametrize("ranks", [1, 3])
+def test_a_stop_signal_on_one_rank_stops_every_rank(tmp_path, ranks):
+    script = SCRIPTS / "stop_signal.py"
+    done = run_script(script, str(tmp_path), "stop", ranks=ranks, timeout=120)
+    assert done.returncode == EXIT_INTERRUPTED, done.stdout + done.stderr
+    assert sorted(done.stdout.count(f"EXIT 75 rank {r}") for r in range(ranks)) == [1] * ranks
+    assert "[STOP] 'stopper'" in done.stdout
+    started = done.stdout.count("[Executing Pickle Step Object 'after_")
+    assert started <= ranks - 1  # only what other ranks began before the stop
+    assert not list((tmp_path / "steps").glob("stopper/*/record.json"))
+    assert len(list((tmp_path / "steps").glob("early_*/*/record.json"))) == 4
+    again = run_script(script, str(tmp_path), "go", ranks=ranks, timeout=120)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "RESULTS 6 [3, 4, 5, 6, 7, 8, 9, 10]" in again.stdout
+    assert again.stdout.count("[CACHED]") == 4 + started
