@@ -12,6 +12,7 @@ from typing import Any, overload
 import pandas as pd
 
 from . import graph as graph_mod
+from . import preempt
 from . import summary as summary_mod
 from .comm import Comm, root_call, world
 from .errors import (
@@ -23,6 +24,7 @@ from .errors import (
     StoreError,
 )
 from .graph import FrozenGraph
+from .joblog import JobLog
 from .lock import FolderLock
 from .logs import configure as configure_logging
 from .lookup import LookupHandle
@@ -271,8 +273,10 @@ class Pipeline:
             max_concurrent=max_concurrent or self.max_concurrent,
         )
         reporter = Reporter(comm.rank, enabled=self.echo)
+        job_log = JobLog.begin(self.store, comm.rank, comm.size)  # inside Slurm only
         try:
-            outcome = run_plan(plan, comm, self.store, reporter)
+            with preempt.stop_on_signal():
+                outcome = run_plan(plan, comm, self.store, reporter)
         except BaseException as exc:
             if comm.size > 1:
                 comm.abort(f"pipeline {self.name!r} failed: {type(exc).__name__}: {exc}")
@@ -290,13 +294,29 @@ class Pipeline:
             if self.echo:
                 print(text.splitlines()[0])
                 print(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
+        interrupted = comm.bcast(preempt.interrupted(outcome.outcomes, plan.todo))
+        if job_log is not None:
+            job_log.end(outcome.statuses, interrupted)
         self._release()
         self.summary = comm.bcast(frame)
+        if interrupted:
+            self._stopped(outcome.statuses)
         return self.summary
 
     def _release(self) -> None:
         self._lock.release()
         self._schema_written = False  # a later execute() checks, locks and writes again
+
+    def _stopped(self, statuses: list[Status]) -> None:
+        """A stop signal cut the run short: end the process with status 75 (resubmit me)."""
+        left = sum(status != Status.PASSED for status in statuses)
+        message = (
+            f"pipeline {self.name!r} stopped on the job's stop signal with {left} step(s) "
+            "not passed; run it again (the job script resubmits itself when asked) to resume"
+        )
+        if self.comm.rank == 0:
+            print(f"ezpipe: {message}", flush=True)
+        raise preempt.JobInterrupted(message)
 
     # -- results --------------------------------------------------------------------------------
     def get_status(self, step: Step | PlaceHolder | str) -> Status:

@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
+from . import preempt
 from .comm import Backoff, Comm
 from .graph import FrozenGraph
 from .records import Mode, Status, StepRecord
@@ -155,16 +156,20 @@ class StepExecutor:
         return self._compute(step)
 
     def _compute(self, step: Step) -> Outcome:
-        self.reporter.executing(step.name, step.phase)
         start = time.time()
+        if preempt.requested():
+            return self._interrupted(step, start)
+        self.reporter.executing(step.name, step.phase)
         try:
             args = substitute(step.args, self._load_input)
             kwargs = substitute(step.kwargs, self._load_input)
         except Exception as exc:
             return self._fail(step, start, exc, "could not load an input: ")
         try:
-            with _os_exit_as_exception():
+            with _os_exit_as_exception(), preempt.step_running():
                 value = step.func(*args, **kwargs)
+        except preempt.StepInterrupted:
+            return self._interrupted(step, start)
         except KeyboardInterrupt as exc:
             self._fail(step, start, exc)
             raise
@@ -216,6 +221,14 @@ class StepExecutor:
         self.reporter.failed(step.name, message)
         return record.outcome()
 
+    def _interrupted(self, step: Step, start: float) -> Outcome:
+        """A step cut short by a stop signal: reported, but no record, so a rerun computes it."""
+        self.reporter.interrupted(step.name)
+        end = time.time()
+        record = self._record(step, Status.NOT_RUN, start=start, end=end, duration=end - start)
+        message = "interrupted: the job was told to stop (time limit); a rerun computes it"
+        return {**record.outcome(), "interrupted": True, "error_message": message}
+
     def _load_input(self, upstream: Step) -> Any:
         if upstream.key in self._inputs:
             self._inputs.move_to_end(upstream.key)
@@ -257,6 +270,12 @@ class Coordinator:
         self.assigned: dict[int, Batch] = {}  # rank -> the batch it is running
         self.stopped = 0
         self._seen: dict[object, tuple[int, float]] = {}  # step function -> (runs, longest)
+        self.interrupted = False  # a worker's step was cut short by a stop signal
+
+    @property
+    def stopping(self) -> bool:
+        """Hand out no more steps: all are done, or the job was told to stop."""
+        return self.scheduler.finished or self.interrupted or preempt.requested()
 
     def report(self, rank: int, outcomes: Sequence[Outcome]) -> None:
         """A worker's outcomes of its last batch, in order (none when it checks in)."""
@@ -264,6 +283,9 @@ class Coordinator:
             batch = self.assigned.pop(rank)
             for index, outcome in zip(batch, outcomes, strict=True):
                 self.outcomes[index] = outcome
+                if outcome.get("interrupted"):
+                    self.interrupted = True
+                    continue
                 self._learn(index, outcome)
                 for child in self.scheduler.finish(index, Status(outcome["status"])):
                     self._skip(child)
@@ -325,7 +347,7 @@ class Coordinator:
     def assignments(self) -> list[tuple[int, Batch]]:
         """(rank, batch of step indices or STOP) for idle workers that can be given work now."""
         out: list[tuple[int, Batch]] = []
-        if self.scheduler.finished:
+        if self.stopping:
             while self.idle:
                 out.append((self.idle.popleft(), STOP))
                 self.stopped += 1
@@ -421,7 +443,7 @@ def serve(coordinator: Coordinator, comm: Comm, local: QueueChannel | None) -> N
                     break
                 coordinator.report(0, outcomes)
                 active = True
-        if not active:
+        if not active and not (coordinator.idle and coordinator.stopping):
             backoff.wait()
             continue
         backoff.reset()

@@ -22,9 +22,9 @@ EXIT_ERROR = 3
 
 
 def _modules() -> list:  # imported lazily: `ezpipe --help` must not import MPI
-    from . import inspect_cmds
+    from . import inspect_cmds, slurm_cmd
 
-    return [inspect_cmds]
+    return [inspect_cmds, slurm_cmd]
 
 
 def build_parser() -> argparse.ArgumentParser:
