@@ -85,7 +85,9 @@ def render(frame: pd.DataFrame, folder: str, max_rows: int | None = None) -> str
     prefix = folder.rstrip("/") + "/"
     shown = shown.assign(
         duration=shown["duration"].round(4),
-        result=shown["result"].map(lambda p: p[len(prefix) :] if p and p.startswith(prefix) else p),
+        result=shown["result"].map(
+            lambda p: p[len(prefix) :] if isinstance(p, str) and p.startswith(prefix) else p
+        ),
     )
     options = {"index": False, "max_colwidth": 48}
     if max_rows is not None and len(shown) > max_rows:
