@@ -25,6 +25,7 @@ ENV_DRY_RUN = "EZPIPE_DRY_RUN"
 ENV_RUN_ONLY = "EZPIPE_RUN_ONLY"  # JSON list of regular expressions
 ENV_FROM_STEP = "EZPIPE_FROM_STEP"  # JSON list of step names
 ENV_MAX_CONCURRENT = "EZPIPE_MAX_CONCURRENT"
+ENV_MODE = "EZPIPE_MODE"
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Options:
     run_only: list[str] | None = None
     from_step: list[str] | None = None
     max_concurrent: int | None = None
+    mode: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in vars(self).items() if v not in (None, False)}
@@ -60,9 +62,18 @@ def resolve_options(
     run_only: str | Iterable[str] | None = None,
     from_step: str | Iterable[str] | None = None,
     max_concurrent: int | None = None,
+    mode: Mode | str | None = None,
 ) -> Options:
     """The run's options: the call's, overridden by ``ezpipe run``'s environment."""
-    options = Options(dry_run, _as_list(run_only), _as_list(from_step), max_concurrent)
+    options = Options(
+        dry_run,
+        _as_list(run_only),
+        _as_list(from_step),
+        max_concurrent,
+        None if mode is None else Mode.parse(mode).value,
+    )
+    if os.environ.get(ENV_MODE):
+        options.mode = Mode.parse(os.environ[ENV_MODE]).value
     if os.environ.get(ENV_DRY_RUN, "").lower() in ("1", "true", "yes"):
         options.dry_run = True
     options.run_only = _env_list(ENV_RUN_ONLY) or options.run_only
@@ -85,6 +96,8 @@ def environment(options: Options) -> dict[str, str]:
         env[ENV_FROM_STEP] = json.dumps(options.from_step)
     if options.max_concurrent is not None:
         env[ENV_MAX_CONCURRENT] = str(options.max_concurrent)
+    if options.mode is not None:
+        env[ENV_MODE] = options.mode
     return env
 
 

@@ -268,14 +268,12 @@ class Pipeline:
         ``ezpipe run``'s options, passed through the environment, override these.
         """
         options = control.resolve_options(
-            dry_run, run_only, from_step, max_concurrent or self.max_concurrent
+            dry_run, run_only, from_step, max_concurrent or self.max_concurrent, mode or self.mode
         )
         frozen = self.freeze()
         todo = control.select(self.steps, options.run_only)
         force = control.resolve_names(self.steps, options.from_step)
-        modes, forced = plan_modes(
-            self.steps, frozen, self.mode if mode is None else Mode.parse(mode), force
-        )
+        modes, forced = plan_modes(self.steps, frozen, Mode.parse(options.mode or self.mode), force)
         plan = Plan(
             self.steps,
             frozen,

@@ -108,4 +108,22 @@ def write(store: Store, frame: pd.DataFrame) -> str:
 
 def read(store: Store) -> pd.DataFrame:
     """The last run's table, from its machine-readable copy."""
-    return pd.read_json(store.summary_json_path, orient="records")
+    frame = pd.read_json(store.summary_json_path, orient="records")
+    if "rank" in frame:
+        frame["rank"] = frame["rank"].astype("Int64")  # JSON nulls made it float
+    return frame
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """The table as GitHub-flavoured markdown (no extra dependency such as tabulate)."""
+
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+            return ""
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
+    return "\n".join(lines)
