@@ -149,24 +149,37 @@ CACHED = "cached"
 CACHED_FAILURE = "cached failure"
 NOT_SELECTED = "not selected"
 MISSING = "missing (read-only)"
+WOULD_SKIP = "skip"
 
 
 def dry_run_rows(
     steps: Sequence[Step],
+    order: Sequence[int],
     todo: Sequence[int] | None,
     modes: Sequence[Mode],
     forced: Sequence[bool],
     reusable: Any,
     previous: Any,
 ) -> list[dict[str, Any]]:
-    """What a run would do with each step; ``reusable(i)`` and ``previous(i)`` read the cache."""
+    """What a run would do with each step (visited in topological ``order``).
+
+    ``reusable(i)`` and ``previous(i)`` read the cache. A step below a cached
+    failure would be skipped; below a step that would run, nothing is known yet.
+    """
     selected = None if todo is None else set(todo)
-    rows = []
-    for step in steps:
-        i = step.index
+    rows: dict[int, dict[str, Any]] = {}
+    for i in order:
+        step = steps[i]
         reason = ""
+        blocked = [
+            steps[d].name
+            for d in step.dependencies
+            if rows[d]["action"] in (CACHED_FAILURE, MISSING, WOULD_SKIP)
+        ]
         if selected is not None and i not in selected:
             action = NOT_SELECTED
+        elif blocked:
+            action, reason = WOULD_SKIP, f"upstream {blocked[0]!r} would not pass"
         elif (record := reusable(i)) is not None:
             action = CACHED if record.status == Status.PASSED else CACHED_FAILURE
         elif modes[i] == Mode.READ_ONLY and not forced[i]:
@@ -182,16 +195,14 @@ def dry_run_rows(
                 reason = "skipped last time"
             else:
                 reason = "not cached"
-        rows.append(
-            {
-                "name": step.name,
-                "phase": step.phase,
-                "action": action,
-                "reason": reason,
-                "key": step.key[:16],
-            }
-        )
-    return rows
+        rows[i] = {
+            "name": step.name,
+            "phase": step.phase,
+            "action": action,
+            "reason": reason,
+            "key": step.key[:16],
+        }
+    return [rows[s.index] for s in steps]
 
 
 def dry_run_text(rows: Sequence[dict[str, Any]], folder: str) -> str:

@@ -329,6 +329,7 @@ class Pipeline:
             executor = StepExecutor(plan, self.store, Reporter(0, enabled=False), 0)
             rows = control.dry_run_rows(
                 self.steps,
+                [i for phase in plan.frozen.phases for i in phase],
                 plan.todo,
                 plan.modes,
                 plan.forced,

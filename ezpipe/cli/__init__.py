@@ -50,7 +50,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:  # `ezpipe run SCRIPT -n 4 -- ARGS`: ARGS go to the script untouched
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if extra and not hasattr(args, "script_args"):
+        parser.error(f"`ezpipe {args.command}` takes no arguments after `--`")
+    if hasattr(args, "script_args"):
+        args.script_args = extra
     try:
         return int(args.handler(args))
     except BrokenPipeError:  # `ezpipe status DIR | head`: the reader left, not an error

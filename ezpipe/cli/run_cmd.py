@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "pipeline.execute()) on N MPI ranks. Arguments after `--` go to the script. The "
         "options below override those of the script's execute() call. Exit code 0 when "
         "every step passed, 1 when steps failed or were skipped, 3 when the script itself "
-        "failed.",
+        "failed. Usage: ezpipe run SCRIPT [options] [-- SCRIPT_ARGS].",
         epilog="example: ezpipe run pipeline.py -n 4 --run-only 'solve_k[35]' -- /scratch/run1",
     )
     p.add_argument("script", metavar="SCRIPT", help="the pipeline script")
@@ -67,8 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help=f"the MPI launcher (default: ${ENV_MPIEXEC}, else the one beside this Python, "
         "else mpiexec on PATH)",
     )
-    p.add_argument("script_args", nargs="*", metavar="-- ARGS", help="arguments for the script")
-    p.set_defaults(handler=cmd_run)
+    p.set_defaults(handler=cmd_run, script_args=[])
 
 
 def find_mpiexec(explicit: str | None) -> str | None:
