@@ -1,0 +1,91 @@
+"""Under mpiexec -n 4: records per rank, max_concurrent, and capture beside the coordinator.
+
+Run with: mpiexec -n 4 python -m pytest --with-mpi -m mpi tests/mpi
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from pathlib import Path
+
+import pytest
+
+from ezpipe import Pipeline
+from ezpipe.records import StepRecord
+
+
+def _shared_folder(tmp_path: Path, name: str) -> Path:
+    from mpi4py import MPI
+
+    return Path(MPI.COMM_WORLD.bcast(str(tmp_path / name)))
+
+
+def _records(folder: Path) -> dict[str, StepRecord]:
+    return {
+        p.parent.parent.name: StepRecord.model_validate_json(p.read_text())
+        for p in folder.glob("steps/*/*/record.json")
+    }
+
+
+def _all_ranks_ok(ok: bool) -> bool:
+    from mpi4py import MPI
+
+    return bool(MPI.COMM_WORLD.allreduce(ok, op=MPI.LAND))
+
+
+@pytest.mark.mpi(min_size=2)
+def test_max_concurrent_one_never_overlaps(tmp_path: Path) -> None:
+    folder = _shared_folder(tmp_path, "serial")
+    pipeline = Pipeline(folder, "capped", echo=False, progress=False)
+
+    @pipeline.step(name="nap_{i}")
+    def nap(i):
+        time.sleep(0.05)
+        return i
+
+    for i in range(8):
+        nap(i)
+    pipeline.execute(max_concurrent=1)
+    records = sorted(_records(folder).values(), key=lambda r: r.start or 0.0)
+    ok = len(records) == 8 and all(
+        a.end is not None and b.start is not None and a.end <= b.start
+        for a, b in itertools.pairwise(records)
+    )
+    assert _all_ranks_ok(ok)
+
+
+@pytest.mark.mpi(min_size=3)
+def test_logs_hold_only_their_step_output(tmp_path: Path) -> None:
+    folder = _shared_folder(tmp_path, "capture")
+    pipeline = Pipeline(folder, "captured", echo=True, progress=False)
+
+    @pipeline.step(name="chatty_{i}")
+    def chatty(i):
+        for j in range(20):
+            print(f"chatty {i} line {j}")
+            time.sleep(0.01)
+        return i
+
+    @pipeline.step(name="broken_{i}")
+    def broken(i):
+        raise RuntimeError(f"broken {i}")
+
+    @pipeline.step(name="after_{i}")
+    def after(x, i):
+        return x
+
+    for i in range(4):
+        chatty(i)
+        after(broken(i), i)
+    pipeline.execute()
+    records = _records(folder)
+    logs = {n: Path(r.log_path).read_text() for n, r in records.items() if r.log_path}
+    ok = sorted(logs) == [f"chatty_{i}" for i in range(4)]
+    for name, text in logs.items():
+        i = name.split("_")[1]
+        expected = "".join(f"chatty {i} line {j}\n" for j in range(20))
+        ok = ok and text == expected  # no SKIP/PASS lines from the coordinator or reporter
+    ranks = {r.rank for r in records.values() if r.rank is not None}
+    ok = ok and len(ranks) >= 2 and all(r.host and r.pid for r in records.values() if r.rank)
+    assert _all_ranks_ok(ok)
