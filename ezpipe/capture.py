@@ -151,19 +151,34 @@ def routing() -> Iterator[None]:
             sys.stderr = err.stream
 
 
-@contextmanager
-def capturing(output: StepOutput) -> Iterator[StepOutput]:
-    """Send this process's stdout/stderr (exempt threads aside) to ``output``."""
-    global _active
-    with routing():
-        real_out, real_err = sys.stdout, sys.stderr
-        if output._streams["stdout"] is None:
-            output._streams["stdout"] = getattr(real_out, "stream", real_out)
-        if output._streams["stderr"] is None:
-            output._streams["stderr"] = getattr(real_err, "stream", real_err)
-        previous, _active = _active, output
-        try:
-            yield output
-        finally:
-            _active = previous
-            output.close()
+class capturing:  # lower case: used like a function, ``with capturing(output):``
+    """Send this process's stdout/stderr (exempt threads aside) to ``output``.
+
+    A class rather than a generator: it runs once per step, so it is kept cheap
+    (a few microseconds) when the routers are already installed by the run.
+    """
+
+    def __init__(self, output: StepOutput) -> None:
+        self.output = output
+        self._routing: Any = None
+        self._previous: StepOutput | None = None
+
+    def __enter__(self) -> StepOutput:
+        global _active
+        if not (isinstance(sys.stdout, Router) and isinstance(sys.stderr, Router)):
+            self._routing = routing()
+            self._routing.__enter__()
+        streams = self.output._streams
+        if streams["stdout"] is None:
+            streams["stdout"] = sys.stdout.stream  # type: ignore[attr-defined]
+        if streams["stderr"] is None:
+            streams["stderr"] = sys.stderr.stream  # type: ignore[attr-defined]
+        self._previous, _active = _active, self.output
+        return self.output
+
+    def __exit__(self, *exc: object) -> None:
+        global _active
+        _active = self._previous
+        self.output.close()
+        if self._routing is not None:
+            self._routing.__exit__(None, None, None)
