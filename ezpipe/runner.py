@@ -161,6 +161,8 @@ class StepExecutor:
             raise
         except BaseException as exc:  # SystemExit too: a step never ends the run
             self._log_path = output.written_path
+            if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
+                exc = exc.with_traceback(exc.__traceback__.tb_next)  # start at the user's code
             return self._fail(step, start, exc)
         self._log_path = output.written_path
         del args, kwargs

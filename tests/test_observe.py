@@ -64,6 +64,7 @@ def test_records_are_complete_and_logs_captured(tmp_path: Path) -> None:
     assert bad.status == Status.FAILED and bad.error_type == "ValueError"
     assert bad.error_message == "ValueError: k=2 is not allowed"
     assert "Traceback (most recent call last)" in bad.traceback
+    assert "runner.py" not in bad.traceback  # starts at the user's code
     assert 'raise ValueError(f"k={k} is not allowed")' in bad.traceback
     assert skipped.status == Status.SKIPPED and skipped.skipped_because == "work_2"
     assert Path(bad.log_path).read_text() == "work 2 to stderr\n"
