@@ -16,8 +16,10 @@ from .errors import (
     ResultNotAvailableError,
     SchemaConflictError,
     SchemaMismatchError,
+    StepFailedError,
     StoreError,
 )
+from .lookup import LookupHandle
 from .pipeline import Pipeline
 from .records import Mode, Status, StepRecord
 from .steps import PlaceHolder, Step, StepFunction, as_pickle_step
@@ -35,6 +37,7 @@ __all__ = [
     "FrozenPipelineError",
     "LaunchError",
     "LockedError",
+    "LookupHandle",
     "Mode",
     "Pipeline",
     "PlaceHolder",
@@ -43,6 +46,7 @@ __all__ = [
     "SchemaMismatchError",
     "Status",
     "Step",
+    "StepFailedError",
     "StepFunction",
     "StepRecord",
     "StoreError",

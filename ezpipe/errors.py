@@ -54,3 +54,18 @@ class StoreError(EzpipeError, OSError):
 
 class LockedError(StoreError):
     """Another live run holds the pipeline folder's lock."""
+
+
+class StepFailedError(EzpipeError, RuntimeError):
+    """A step's recorded failure, re-raised from the cache by ``LookupHandle.result()``."""
+
+    def __init__(
+        self, name: str, error_type: str | None, message: str | None, traceback: str | None
+    ) -> None:
+        self.step_name = name
+        self.error_type = error_type
+        self.error_message = message
+        self.traceback = traceback
+        super().__init__(
+            f"step {name!r} failed: {message}\n--- recorded traceback ---\n{traceback or ''}"
+        )

@@ -111,6 +111,17 @@ def _code_bytes(code: types.CodeType, out: list[bytes]) -> None:
             out.append(repr(const).encode())
 
 
+def _source_without_decorators(func: Callable[..., Any]) -> str:
+    """The function's source from its ``def`` line: decorator options (mode, name) are
+    not part of what it computes, and ``version=`` enters the key on its own."""
+    source = textwrap.dedent(inspect.getsource(func))
+    lines = source.splitlines(keepends=True)
+    for number, line in enumerate(lines):
+        if line.startswith(("def ", "async def ")):
+            return "".join(lines[number:])
+    return source
+
+
 _FINGERPRINTS: dict[Callable[..., Any], str] = {}
 
 
@@ -123,7 +134,7 @@ def function_fingerprint(func: Callable[..., Any]) -> str:
     out = [f"{getattr(target, '__module__', '')}.{getattr(target, '__qualname__', '')}".encode()]
     # Built at run time (exec, REPL) there is no source: the bytecode below still identifies it.
     with contextlib.suppress(OSError, TypeError):
-        out.append(textwrap.dedent(inspect.getsource(target)).encode())
+        out.append(_source_without_decorators(target).encode())
     code = getattr(target, "__code__", None)
     if code is not None:
         _code_bytes(code, out)

@@ -25,7 +25,9 @@ from .errors import (
     StoreError,
 )
 from .graph import FrozenGraph
+from .lock import FolderLock
 from .logs import configure as configure_logging
+from .lookup import LookupHandle
 from .progress import Progress, choose_style
 from .records import Mode, Status, StepRecord
 from .reporter import Reporter
@@ -55,6 +57,10 @@ class Pipeline:
         print the PASS/FAIL/SKIP lines and the summary table.
     ``fsync``
         fsync every file before renaming it (survives power loss, costs time).
+    ``max_concurrent``
+        at most this many steps running at once, whatever the number of ranks.
+    ``lock_timeout``
+        seconds to wait for another run on the same folder to end (default: fail at once).
     ``tee_output``
         each step's stdout/stderr always goes to its ``output.log``; when True it
         is also shown in the job output, every line prefixed ``[step name]``.
@@ -74,6 +80,7 @@ class Pipeline:
         echo: bool = True,
         fsync: bool = False,
         max_concurrent: int | None = None,
+        lock_timeout: float = 0.0,
         tee_output: bool = True,
         progress: bool | str = True,
         comm: Comm | None = None,
@@ -82,6 +89,7 @@ class Pipeline:
             raise ValueError(f"unknown scheduling policy {policy!r}; use one of {POLICIES}")
         self.name = name
         self.store = Store(folder, fsync=fsync)
+        self._lock = FolderLock(self.store.root, timeout=lock_timeout)
         self.policy = policy
         self.mode = Mode.parse(mode)
         self.strict = strict
@@ -231,20 +239,30 @@ class Pipeline:
 
     def _write_schema(self, frozen: FrozenGraph) -> None:
         self.store.create()
+        self._lock.acquire()  # held until execute() ends, or this process does
+        try:
+            if self.strict:
+                self._check_same_schema(frozen)
+            document = graph_mod.schema_document(self.name, self.folder, self.steps, frozen)
+            self.store.write_text(self.store.schema_path, graph_mod.dumps_schema(document))
+        except BaseException:
+            self._lock.release()
+            raise
+
+    def _check_same_schema(self, frozen: FrozenGraph) -> None:
         path = self.store.schema_path
-        if self.strict and path.exists():
-            try:
-                old_hash = json.loads(path.read_text()).get("schema_hash")
-            except (OSError, ValueError) as exc:
-                raise StoreError(f"cannot read the existing schema {path}: {exc}") from exc
-            if old_hash != frozen.schema_hash:
-                raise SchemaConflictError(
-                    f"strict pipeline {self.name!r}: {path} holds a different schema "
-                    f"(hash {str(old_hash)[:12]} vs {frozen.schema_hash[:12]}); use another "
-                    "folder, or strict=False to keep both definitions' results side by side"
-                )
-        document = graph_mod.schema_document(self.name, self.folder, self.steps, frozen)
-        self.store.write_text(path, graph_mod.dumps_schema(document))
+        if not path.exists():
+            return
+        try:
+            old_hash = json.loads(path.read_text()).get("schema_hash")
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"cannot read the existing schema {path}: {exc}") from exc
+        if old_hash != frozen.schema_hash:
+            raise SchemaConflictError(
+                f"strict pipeline {self.name!r}: {path} holds a different schema "
+                f"(hash {str(old_hash)[:12]} vs {frozen.schema_hash[:12]}); use another "
+                "folder, or strict=False to keep both definitions' results side by side"
+            )
 
     # -- run ------------------------------------------------------------------------------------
     def execute(
@@ -302,6 +320,7 @@ class Pipeline:
         except BaseException as exc:
             if comm.size > 1:
                 comm.abort(f"pipeline {self.name!r} failed: {type(exc).__name__}: {exc}")
+            self._release()
             raise
         self._statuses = outcome.statuses
         frame = None
@@ -317,8 +336,13 @@ class Pipeline:
                 print(text.splitlines()[0])
                 print(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
             runinfo.note(self.folder, passed=summary_mod.passed(frame))
+        self._release()
         self.summary = comm.bcast(frame)
         return self.summary
+
+    def _release(self) -> None:
+        self._lock.release()
+        self._schema_written = False  # a later execute() checks, locks and writes again
 
     def _dry_run(self, plan: Plan) -> pd.DataFrame:
         """Report what ``plan`` would do; writes ``pipeline.dryrun`` and nothing else."""
@@ -386,6 +410,10 @@ class Pipeline:
             return self.store.load_result(record)
         except StoreError as exc:
             raise ResultNotAvailableError(str(exc)) from exc
+
+    def lookup(self, step: Step | PlaceHolder | str) -> LookupHandle:
+        """A handle on the cache entry of the step's current definition."""
+        return LookupHandle(self, self._resolve(step))
 
     def __repr__(self) -> str:
         return f"Pipeline({self.folder!r}, {self.name!r}, {len(self.steps)} steps)"

@@ -12,6 +12,8 @@ message instead of leaving ranks waiting.
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
 import logging
 import os
 import queue
@@ -20,9 +22,9 @@ import threading
 import time
 import traceback
 from collections import OrderedDict, deque
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 from . import capture
 from .comm import Backoff, Comm
@@ -85,6 +87,31 @@ class RunOutcome:
 
 # ---------------------------------------------------------------------------------------------
 # Worker side: run one step.
+class StepExit(BaseException):
+    """A step called ``os._exit``: made a failure of that step instead of a silent exit."""
+
+
+@contextlib.contextmanager
+def _os_exit_as_exception() -> Iterator[None]:
+    """Turn ``os._exit`` called by a step in this process into :class:`StepExit`.
+
+    Otherwise ``os._exit(0)`` on rank 0 ends the job with exit status 0 and no
+    message. Forked children (multiprocessing) still exit for real.
+    """
+    real_exit, owner = os._exit, os.getpid()
+
+    def guarded(code: int) -> NoReturn:
+        if os.getpid() != owner:
+            real_exit(code)
+        raise StepExit(f"the step called os._exit({code})")
+
+    os._exit = guarded
+    try:
+        yield
+    finally:
+        os._exit = real_exit
+
+
 class StepExecutor:
     """Runs steps on this rank: cache check, inputs, call, result, record."""
 
@@ -153,7 +180,7 @@ class StepExecutor:
             self.store.log_path(step.name, step.key), step.name, tee=self.plan.tee_output
         )
         try:
-            with capture.capturing(output):
+            with capture.capturing(output), _os_exit_as_exception():
                 value = step.func(*args, **kwargs)
         except KeyboardInterrupt as exc:
             self._log_path = output.written_path
@@ -281,7 +308,10 @@ class Coordinator:
             skipped_because=cause,
         )
         try:
-            self.store.write_record(record)
+            # A skip says nothing about the step itself: keep an earlier outcome of the
+            # same definition (a valid result stays reusable once the upstream passes).
+            if not self.store.record_path(step.name, step.key).exists():
+                self.store.write_record(record)
         except OSError as exc:
             log.error("could not write the skip record of %r: %s", step.name, exc)
         self.outcomes[index] = record.outcome()
@@ -403,6 +433,8 @@ def run(
     ``progress`` (rank 0 only) is told every outcome and shown by its own thread.
     """
     started = time.time()
+    if not faulthandler.is_enabled():
+        faulthandler.enable()  # a segfault in a step prints where it happened
     executor = StepExecutor(plan, store, reporter, comm.rank)
     coordinator: Coordinator | None = None
     if comm.size == 1:
