@@ -314,6 +314,7 @@ class Pipeline:
             style = choose_style(self.progress, sys.stderr)
             total = len(self.steps) if todo is None else len(todo)
             progress = Progress(total, style=style, name=self.name) if style != "off" else None
+        comm.bcast(None)  # the ranks start together, once rank 0 has recorded the start
         try:
             with capture.routing():
                 outcome = run_plan(plan, comm, self.store, reporter, progress)
