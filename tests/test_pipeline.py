@@ -7,7 +7,14 @@ import threading
 
 import pytest
 
-from ezpipe import Pipeline, PlaceHolder, ResultNotAvailableError, SchemaConflictError, Status
+from ezpipe import (
+    Pipeline,
+    PlaceHolder,
+    ResultNotAvailableError,
+    SchemaConflictError,
+    Status,
+    StoreError,
+)
 
 
 def reference(folder, echo=True):
@@ -209,3 +216,11 @@ def test_unknown_options_are_refused(folder):
         Pipeline(folder, policy="fastest")
     with pytest.raises(ValueError, match="cache mode"):
         Pipeline(folder, mode="sometimes")
+
+
+def test_an_unusable_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    pipeline, _ = reference(blocker / "sub", echo=False)
+    with pytest.raises(StoreError, match="cannot create the pipeline folder"):
+        pipeline.execute()

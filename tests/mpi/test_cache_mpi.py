@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import pytest
-from mpi4py import MPI
+from mpi_helpers import all_ranks, comm, shared_folder
 
 from ezpipe import Pipeline, Status
 
-comm = MPI.COMM_WORLD
 pytestmark = pytest.mark.mpi(min_size=2)
-
-
-def shared_folder() -> Path:
-    name = tempfile.mkdtemp(prefix="ezpipe-mpi-") if comm.rank == 0 else None
-    return Path(comm.bcast(name)) / "pipe"
-
-
-def all_ranks(ok: bool) -> bool:
-    return comm.allreduce(bool(ok), op=MPI.LAND)
 
 
 def build(folder: Path, factor: int, mode: str = "cached"):

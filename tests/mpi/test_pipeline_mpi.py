@@ -11,22 +11,12 @@ import time
 from pathlib import Path
 
 import pytest
-from mpi4py import MPI
+from mpi_helpers import all_ranks, comm, shared_folder
 
-from ezpipe import Pipeline, PlaceHolder, ResultNotAvailableError, Status
+from ezpipe import Pipeline, PlaceHolder, ResultNotAvailableError, Status, StoreError
 from ezpipe.comm import MPIComm
 
-comm = MPI.COMM_WORLD
 pytestmark = pytest.mark.mpi(min_size=2)
-
-
-def shared_folder() -> Path:
-    name = tempfile.mkdtemp(prefix="ezpipe-mpi-") if comm.rank == 0 else None
-    return Path(comm.bcast(name)) / "pipe"
-
-
-def all_ranks(ok: bool) -> bool:
-    return comm.allreduce(bool(ok), op=MPI.LAND)
 
 
 def test_reference_example_on_every_rank():
@@ -123,11 +113,26 @@ def test_rank_zero_answers_while_running_a_long_step():
         time.sleep(seconds)
         return (comm.rank, start, time.time())
 
-    long_step = nap.named("long")(1.5)
-    shorts = [nap(0.05) for _ in range(30)]
+    long_step = nap.named("long")(2.0)
+    shorts = [nap(0.05) for _ in range(6 * (comm.size - 1))]  # 0.3 s per other rank
     pipeline.execute()
-    rank, long_start, long_end = pipeline.get_result(long_step)
+    rank, _, long_end = pipeline.get_result(long_step)
     short = [pipeline.get_result(s) for s in shorts]
-    during = [s for s in short if long_start <= s[1] and s[2] <= long_end]
-    # The 30 short steps finish on the other ranks while the long one runs.
-    assert all_ranks(len(during) == 30), (rank, len(during))
+    during = [s for s in short if s[2] <= long_end]
+    # Every short step finishes on the other ranks while the long one runs.
+    assert all_ranks(len(during) == len(shorts)), (rank, len(during))
+
+
+def test_unusable_folder_raises_on_every_rank(tmp_path_factory):
+    blocker = Path(comm.bcast(tempfile.mkdtemp() if comm.rank == 0 else None)) / "file"
+    if comm.rank == 0:
+        blocker.write_text("not a folder")
+    comm.barrier()
+    pipeline = Pipeline(blocker / "sub", echo=False)
+    pipeline.step(lambda: 1)()
+    try:
+        pipeline.execute()
+        message = ""
+    except StoreError as exc:
+        message = str(exc)
+    assert all_ranks("cannot create the pipeline folder" in message), message
