@@ -10,15 +10,10 @@ import time
 from pathlib import Path
 
 import pytest
+from mpi_helpers import all_ranks, shared_folder
 
 from ezpipe import Pipeline
 from ezpipe.records import StepRecord
-
-
-def _shared_folder(tmp_path: Path, name: str) -> Path:
-    from mpi4py import MPI
-
-    return Path(MPI.COMM_WORLD.bcast(str(tmp_path / name)))
 
 
 def _records(folder: Path) -> dict[str, StepRecord]:
@@ -28,15 +23,9 @@ def _records(folder: Path) -> dict[str, StepRecord]:
     }
 
 
-def _all_ranks_ok(ok: bool) -> bool:
-    from mpi4py import MPI
-
-    return bool(MPI.COMM_WORLD.allreduce(ok, op=MPI.LAND))
-
-
 @pytest.mark.mpi(min_size=2)
-def test_max_concurrent_one_never_overlaps(tmp_path: Path) -> None:
-    folder = _shared_folder(tmp_path, "serial")
+def test_max_concurrent_one_never_overlaps() -> None:
+    folder = shared_folder()
     pipeline = Pipeline(folder, "capped", echo=False, progress=False)
 
     @pipeline.step(name="nap_{i}")
@@ -52,12 +41,12 @@ def test_max_concurrent_one_never_overlaps(tmp_path: Path) -> None:
         a.end is not None and b.start is not None and a.end <= b.start
         for a, b in itertools.pairwise(records)
     )
-    assert _all_ranks_ok(ok)
+    assert all_ranks(ok)
 
 
 @pytest.mark.mpi(min_size=3)
-def test_logs_hold_only_their_step_output(tmp_path: Path) -> None:
-    folder = _shared_folder(tmp_path, "capture")
+def test_logs_hold_only_their_step_output() -> None:
+    folder = shared_folder()
     pipeline = Pipeline(folder, "captured", echo=True, progress=False)
 
     @pipeline.step(name="chatty_{i}")
@@ -88,4 +77,4 @@ def test_logs_hold_only_their_step_output(tmp_path: Path) -> None:
         ok = ok and text == expected  # no SKIP/PASS lines from the coordinator or reporter
     ranks = {r.rank for r in records.values() if r.rank is not None}
     ok = ok and len(ranks) >= 2 and all(r.host and r.pid for r in records.values() if r.rank)
-    assert _all_ranks_ok(ok)
+    assert all_ranks(ok)
