@@ -37,9 +37,14 @@ class StepView:
     key: str
     record: StepRecord | None = None
     cached: bool | None = None  # None: unknown (no summary of the latest run)
+    latest: Status | None = None  # the latest run's outcome, when its summary is there
+    latest_error: str | None = None
 
     @property
     def status(self) -> Status:
+        """The latest run's outcome if known (a skip keeps an earlier record), else the record's."""
+        if self.latest is not None and self.latest != Status.NOT_RUN:
+            return self.latest
         return Status.NOT_RUN if self.record is None else self.record.status
 
 
@@ -137,9 +142,13 @@ def load(folder: str | os.PathLike[str]) -> FolderView:
     run = store.read_run_record()
     current = _summary_is_current(store, run)
     if current:
-        cached = _cached_from_summary(store)
+        rows = _summary_rows(store)
         for step in steps:
-            step.cached = cached.get(step.name)
+            row = rows.get(step.name)
+            if row is not None:
+                step.cached = bool(row.get("cached"))
+                step.latest = Status(int(row.get("status", -1)))
+                step.latest_error = row.get("error")
     return FolderView(store, schema, steps, run, current)
 
 
@@ -151,12 +160,12 @@ def _summary_is_current(store: Store, run: RunRecord | None) -> bool:
     return run is None or (run.end is not None and mtime >= run.start)
 
 
-def _cached_from_summary(store: Store) -> dict[str, bool]:
+def _summary_rows(store: Store) -> dict[str, dict[str, Any]]:
     try:
         rows = json.loads(store.summary_json_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {row["name"]: bool(row.get("cached")) for row in rows if "name" in row}
+    return {row["name"]: row for row in rows if isinstance(row, dict) and "name" in row}
 
 
 def other_records(store: Store, name: str) -> list[StepRecord]:

@@ -271,3 +271,40 @@ def test_run_on_four_ranks_then_inspect(tmp_path: Path) -> None:
     assert ranks <= {0, 1, 2, 3} and len(ranks) >= 2
     run = json.loads((folder / "run.json").read_text())
     assert run["ranks"] == 4 and run["end"] is not None
+
+
+def test_a_skip_over_an_earlier_pass_shows_as_skip(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ezpipe import Pipeline
+
+    folder = tmp_path / "p"
+    broken = {"now": False}
+
+    def define() -> Pipeline:
+        pipeline = Pipeline(folder, echo=False, progress=False)
+
+        @pipeline.step
+        def upstream():
+            if broken["now"]:
+                raise OSError("disk gone")
+            return 1
+
+        @pipeline.step
+        def downstream(x):
+            return x + 1
+
+        downstream(upstream())
+        return pipeline
+
+    define().execute()
+    broken["now"] = True
+    define().execute(mode="force")
+    assert run_cli("status", str(folder), "--json") == EXIT_STEPS_FAILED
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert rows["upstream"]["status"] == "FAIL"
+    assert rows["downstream"]["status"] == "SKIP"
+    assert rows["downstream"]["error"] == "upstream 'upstream' did not pass"
+    assert run_cli("show", str(folder), "downstream") == EXIT_OK  # its stored result is valid
+    out = capsys.readouterr().out
+    assert "latest run  SKIP: upstream 'upstream' did not pass" in out

@@ -105,6 +105,8 @@ def _cached_word(step: folderview.StepView) -> str:
 
 def _error(step: folderview.StepView) -> str:
     rec = step.record
+    if step.status == Status.SKIPPED and (rec is None or rec.status != Status.SKIPPED):
+        return (step.latest_error or "skipped in the latest run").removeprefix("skipped: ")
     if rec is None:
         return ""
     if rec.status == Status.SKIPPED:
@@ -232,6 +234,9 @@ def _print_step(
         print("  status      NOT RUN (no record for this definition yet: pending or never run)")
         return
     print(f"  status      {record.status.label}")
+    if step is not None and step.status != record.status:
+        latest = f"{step.status.label}: {_error(step)}"
+        print(f"  latest run  {latest} (the record is from an earlier run)")
     if record.status == Status.SKIPPED:
         print(f"  skipped     upstream step {record.skipped_because!r} did not pass")
         print(f"              see: ezpipe show {view.store.root} {record.skipped_because}")
