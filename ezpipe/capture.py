@@ -17,6 +17,7 @@ code and subprocesses (file descriptors 1 and 2) is not captured.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import threading
 from collections.abc import Iterator
@@ -27,6 +28,17 @@ from typing import Any, TextIO
 log = logging.getLogger(__name__)
 
 EXEMPT_PREFIX = "ezpipe-"  # threads named so are never captured
+ENV_TEE = "EZPIPE_TEE_OUTPUT"  # "0": step output goes to its log file only (ezpipe run --no-tee)
+
+
+def tee_enabled(default: bool) -> bool:
+    """Whether step output is also shown in the job output: the environment, else ``default``."""
+    value = os.environ.get(ENV_TEE, "").strip().lower()
+    if value in ("0", "no", "false", "off"):
+        return False
+    if value in ("1", "yes", "true", "on"):
+        return True
+    return default
 
 
 class StepOutput:

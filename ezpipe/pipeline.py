@@ -300,7 +300,7 @@ class Pipeline:
             policy=policy or self.policy,
             max_concurrent=options.max_concurrent,
             todo=todo,
-            tee_output=self.tee_output,
+            tee_output=capture.tee_enabled(self.tee_output),
         )
         if options.dry_run:
             return self._dry_run(plan)

@@ -100,6 +100,11 @@ def test_run_with_options_changes_what_runs(
     assert "[Executing Pickle Step Object 'work_1']" not in out
     run = json.loads((folder / "run.json").read_text())
     assert run["options"]["max_concurrent"] == 1 and run["options"]["mode"] == "retry"
+    assert run_cli("run", str(script), "--no-tee", "--mode", "retry", "--", str(folder)) == 1
+    out = capsys.readouterr().out
+    assert "[Executing Pickle Step Object 'work_2']" in out and "[work_2]" not in out
+    log = next((folder / "steps" / "work_2").glob("*/output.log")).read_text()
+    assert log == "work 2 says hi\nwork 2 warns\n"
 
 
 def test_status(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import control, runinfo
+from .. import capture, control, runinfo
 from ..records import Mode
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
 
@@ -62,6 +62,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="cache mode of the run (retry: recompute what failed last time)",
     )
     p.add_argument(
+        "--no-tee",
+        action="store_true",
+        help="steps' output goes to their log files only, not to the job output",
+    )
+    p.add_argument(
         "--mpiexec",
         metavar="PATH",
         help=f"the MPI launcher (default: ${ENV_MPIEXEC}, else the one beside this Python, "
@@ -93,6 +98,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.dry_run, args.run_only, args.from_step, args.max_concurrent, args.mode
     )
     env = control.environment(options)
+    if args.no_tee:
+        env[capture.ENV_TEE] = "0"
     if sys.stderr.isatty() and "EZPIPE_PROGRESS" not in os.environ:
         env["EZPIPE_PROGRESS"] = "bar"  # the ranks' own stderr is a pipe under mpiexec
     with tempfile.TemporaryDirectory(prefix="ezpipe-run-") as tmp:
