@@ -33,6 +33,7 @@ venv: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/mpiexec -n $(NP) $(PY) examples/demo.py $(DEMO_DIR)
 	@echo; echo "== $(DEMO_DIR)/pipeline.summary"; cat $(DEMO_DIR)/pipeline.summary
+	@echo; echo "next: $(BIN)/ezpipe status $(DEMO_DIR)   (docs/tutorial.md walks through the rest)"
 
 test: test-serial test-mpi test-slurm
 

@@ -6,13 +6,14 @@ import json
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable
 from typing import Any, overload
 
 import pandas as pd
 
+from . import capture, control, preempt, runinfo
 from . import graph as graph_mod
-from . import preempt
 from . import summary as summary_mod
 from .comm import Comm, root_call, world
 from .errors import (
@@ -28,9 +29,10 @@ from .joblog import JobLog
 from .lock import FolderLock
 from .logs import configure as configure_logging
 from .lookup import LookupHandle
+from .progress import Progress, choose_style
 from .records import Mode, Status, StepRecord
 from .reporter import Reporter
-from .runner import Plan, plan_modes
+from .runner import HOST, Plan, StepExecutor, plan_modes
 from .runner import run as run_plan
 from .scheduler import POLICIES
 from .steps import PlaceHolder, Step, StepFunction, as_pickle_step, check_name, raise_foreign
@@ -60,6 +62,12 @@ class Pipeline:
         at most this many steps running at once, whatever the number of ranks.
     ``lock_timeout``
         seconds to wait for another run on the same folder to end (default: fail at once).
+    ``tee_output``
+        each step's stdout/stderr always goes to its ``output.log``; when True it
+        is also shown in the job output, every line prefixed ``[step name]``.
+    ``progress``
+        rank 0's progress report: True (a bar on a terminal, else a line every
+        30 s), ``"bar"``, ``"lines"`` or False; see :mod:`ezpipe.progress`.
     """
 
     def __init__(
@@ -74,6 +82,8 @@ class Pipeline:
         fsync: bool = False,
         max_concurrent: int | None = None,
         lock_timeout: float = 0.0,
+        tee_output: bool = True,
+        progress: bool | str = True,
         comm: Comm | None = None,
     ) -> None:
         if policy not in POLICIES:
@@ -86,6 +96,8 @@ class Pipeline:
         self.strict = strict
         self.echo = echo
         self.max_concurrent = max_concurrent
+        self.tee_output = tee_output
+        self.progress = progress
         self.steps: list[Step] = []
         self._by_name: dict[str, int] = {}
         self._auto_names: dict[str, int] = {}
@@ -209,6 +221,12 @@ class Pipeline:
         frozen = self.freeze()
         if self._schema_written:
             return frozen
+        self._check_ranks_agree(frozen)
+        root_call(self.comm, lambda: self._write_schema(frozen))
+        self._schema_written = True
+        return frozen
+
+    def _check_ranks_agree(self, frozen: FrozenGraph) -> None:
         comm = self.comm
         configure_logging(comm.rank, comm.size)
         hashes = comm.allgather(frozen.schema_hash)
@@ -219,9 +237,6 @@ class Pipeline:
                 "every rank must define the same steps with the same arguments; draw random "
                 "parameters once with a fixed seed, or on rank 0 and broadcast them"
             )
-        root_call(comm, lambda: self._write_schema(frozen))
-        self._schema_written = True
-        return frozen
 
     def _write_schema(self, frozen: FrozenGraph) -> None:
         self.store.create()
@@ -257,26 +272,54 @@ class Pipeline:
         mode: Mode | str | None = None,
         policy: str | None = None,
         max_concurrent: int | None = None,
+        dry_run: bool = False,
+        run_only: str | Iterable[str] | None = None,
+        from_step: str | Iterable[str] | None = None,
     ) -> pd.DataFrame:
-        """Run every step that needs running, on every rank; returns the summary table."""
-        frozen = self.initialize_schema()
-        comm = self.comm
-        modes, forced = plan_modes(
-            self.steps, frozen, self.mode if mode is None else Mode.parse(mode)
+        """Run every step that needs running, on every rank; returns the summary table.
+
+        ``dry_run``: report what would run and what is cached, run and write nothing
+        but ``pipeline.dryrun``; returns that report as a table.
+        ``run_only``: regular expressions (``re.search`` on step names); run only
+        the matching steps and the steps they depend on.
+        ``from_step``: step name(s) to recompute, with everything downstream.
+        ``max_concurrent``: at most this many steps running at once.
+        ``ezpipe run``'s options, passed through the environment, override these.
+        """
+        options = control.resolve_options(
+            dry_run, run_only, from_step, max_concurrent or self.max_concurrent, mode or self.mode
         )
+        frozen = self.freeze()
+        todo = control.select(self.steps, options.run_only)
+        force = control.resolve_names(self.steps, options.from_step)
+        modes, forced = plan_modes(self.steps, frozen, Mode.parse(options.mode or self.mode), force)
         plan = Plan(
             self.steps,
             frozen,
             modes,
             forced,
             policy=policy or self.policy,
-            max_concurrent=max_concurrent or self.max_concurrent,
+            max_concurrent=options.max_concurrent,
+            todo=todo,
+            tee_output=capture.tee_enabled(self.tee_output),
         )
+        if options.dry_run:
+            return self._dry_run(plan)
+        self.initialize_schema()
+        comm = self.comm
         reporter = Reporter(comm.rank, enabled=self.echo)
         job_log = JobLog.begin(self.store, comm.rank, comm.size)  # inside Slurm only
+        hosts = comm.allgather(HOST)
+        progress = None
+        if comm.rank == 0:
+            record = runinfo.started(self.store, self.name, comm.size, hosts, options.as_dict())
+            style = choose_style(self.progress, sys.stderr)
+            total = len(self.steps) if todo is None else len(todo)
+            progress = Progress(total, style=style, name=self.name) if style != "off" else None
+        comm.bcast(None)  # the ranks start together, once rank 0 has recorded the start
         try:
-            with preempt.stop_on_signal():
-                outcome = run_plan(plan, comm, self.store, reporter)
+            with preempt.stop_on_signal(), capture.routing():
+                outcome = run_plan(plan, comm, self.store, reporter, progress)
         except BaseException as exc:
             if comm.size > 1:
                 comm.abort(f"pipeline {self.name!r} failed: {type(exc).__name__}: {exc}")
@@ -285,6 +328,7 @@ class Pipeline:
         self._statuses = outcome.statuses
         frame = None
         if comm.rank == 0:
+            runinfo.finished(self.store, record, [int(s) for s in outcome.statuses])
             frame = summary_mod.summary_frame(self.steps, outcome.outcomes, self.store)
             try:
                 text = summary_mod.write(self.store, frame)
@@ -294,6 +338,7 @@ class Pipeline:
             if self.echo:
                 print(text.splitlines()[0])
                 print(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
+            runinfo.note(self.folder, passed=summary_mod.passed(frame))
         interrupted = comm.bcast(preempt.interrupted(outcome.outcomes, plan.todo))
         if job_log is not None:
             job_log.end(outcome.statuses, interrupted)
@@ -317,6 +362,33 @@ class Pipeline:
         if self.comm.rank == 0:
             print(f"ezpipe: {message}", flush=True)
         raise preempt.JobInterrupted(message)
+
+    def _dry_run(self, plan: Plan) -> pd.DataFrame:
+        """Report what ``plan`` would do; writes ``pipeline.dryrun`` and nothing else."""
+        self._check_ranks_agree(plan.frozen)
+        comm = self.comm
+        rows: list[dict[str, Any]] | None = None
+        if comm.rank == 0:
+            executor = StepExecutor(plan, self.store, Reporter(0, enabled=False), 0)
+            rows = control.dry_run_rows(
+                self.steps,
+                [i for phase in plan.frozen.phases for i in phase],
+                plan.todo,
+                plan.modes,
+                plan.forced,
+                executor.reusable,
+                lambda i: self.store.read_record(self.steps[i].name, self.steps[i].key),
+            )
+            text = control.dry_run_text(rows, self.folder)
+            try:
+                self.store.root.mkdir(parents=True, exist_ok=True)
+                self.store.write_text(self.store.dry_run_path, text)
+            except OSError as exc:
+                log.error("could not write the dry-run report: %s", exc)
+            if self.echo:
+                print(text, end="")
+            runinfo.note(self.folder, passed=True, dry_run=True)
+        return pd.DataFrame(comm.bcast(rows))
 
     # -- results --------------------------------------------------------------------------------
     def get_status(self, step: Step | PlaceHolder | str) -> Status:

@@ -62,7 +62,35 @@ class StepRecord(BaseModel):
     error_message: str | None = None
     traceback: str | None = None
     skipped_because: str | None = None
+    log_path: str | None = None  # the step's captured stdout/stderr, when it wrote any
 
     def outcome(self) -> dict[str, Any]:
         """The small part of the record that travels back to rank 0."""
         return self.model_dump(mode="json")
+
+
+class RunRecord(BaseModel):
+    """One run of a pipeline: ``run.json`` beside ``pipeline.schema``, written by rank 0.
+
+    Written when the run starts (``end`` is None) and again when it ends, so a
+    folder whose last run crashed or is still going says so.
+    """
+
+    model_config = ConfigDict(extra="allow")
+
+    pipeline: str
+    folder: str
+    start: float
+    end: float | None = None
+    duration: float | None = None
+    ranks: int = 1
+    hosts: list[str] = []
+    host: str = ""  # rank 0's host and pid: enough to tell a live run from a crashed one
+    pid: int = 0
+    ezpipe_version: str = ""
+    python_version: str = ""
+    mpi: str | None = None
+    command: list[str] = []
+    cwd: str = ""
+    options: dict[str, Any] = {}
+    counts: dict[str, int] = {}

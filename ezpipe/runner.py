@@ -26,9 +26,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
-from . import preempt
+from . import capture, preempt
 from .comm import Backoff, Comm
 from .graph import FrozenGraph
+from .progress import Progress, showing
 from .records import Mode, Status, StepRecord
 from .reporter import Reporter
 from .scheduler import Scheduler
@@ -61,14 +62,20 @@ class Plan:
     policy: str = "dag"
     max_concurrent: int | None = None
     todo: list[int] | None = None
+    tee_output: bool = True  # echo each step's captured output, prefixed, to the job output
 
 
 def plan_modes(
-    steps: Sequence[Step], frozen: FrozenGraph, run_mode: Mode
+    steps: Sequence[Step], frozen: FrozenGraph, run_mode: Mode, force: Sequence[int] = ()
 ) -> tuple[list[Mode], list[bool]]:
-    """Each step's cache mode (its own, else the run's); force spreads downstream."""
+    """Each step's cache mode (its own, else the run's); force spreads downstream.
+
+    ``force`` lists steps recomputed whatever their mode (``from_step``).
+    """
     modes = [step.definition.mode or run_mode for step in steps]
     forced = [mode == Mode.FORCE for mode in modes]
+    for index in force:
+        forced[index] = True
     for phase in frozen.phases:  # topological order: parents settle before children
         for index in phase:
             if not forced[index] and any(forced[d] for d in steps[index].dependencies):
@@ -120,6 +127,7 @@ class StepExecutor:
         self.reporter = reporter
         self.rank = rank
         self._inputs: OrderedDict[str, Any] = OrderedDict()  # small LRU of loaded results
+        self._log_path: str | None = None  # captured output of the step being recorded
 
     def _record(self, step: Step, status: Status, **fields: Any) -> StepRecord:
         return StepRecord(
@@ -131,19 +139,30 @@ class StepExecutor:
             rank=self.rank,
             host=HOST,
             pid=os.getpid(),
+            log_path=self._log_path,
             **fields,
         )
+
+    def reusable(self, index: int) -> StepRecord | None:
+        """The cached record this run would reuse for the step instead of running it."""
+        if self.plan.forced[index]:
+            return None
+        step = self.plan.steps[index]
+        cached = self.store.valid_record(step.name, step.key)
+        if cached is not None and (
+            cached.status == Status.PASSED
+            or (cached.status == Status.FAILED and self.plan.modes[index] == Mode.CACHED)
+        ):
+            return cached
+        return None
 
     def run(self, index: int) -> Outcome:
         step = self.plan.steps[index]
         mode = self.plan.modes[index]
+        self._log_path = None
         if not self.plan.forced[index]:
-            cached = self.store.valid_record(step.name, step.key)
-            reusable = cached is not None and (
-                cached.status == Status.PASSED
-                or (cached.status == Status.FAILED and mode == Mode.CACHED)
-            )
-            if cached is not None and reusable:
+            cached = self.reusable(index)
+            if cached is not None:
                 self.reporter.cached(step.name, step.phase, failed=cached.status != Status.PASSED)
                 return cached.model_copy(update={"cached": True, "rank": self.rank}).outcome()
             if mode == Mode.READ_ONLY:
@@ -165,16 +184,24 @@ class StepExecutor:
             kwargs = substitute(step.kwargs, self._load_input)
         except Exception as exc:
             return self._fail(step, start, exc, "could not load an input: ")
+        output = capture.StepOutput(
+            self.store.log_path(step.name, step.key), step.name, tee=self.plan.tee_output
+        )
         try:
-            with _os_exit_as_exception(), preempt.step_running():
+            with capture.capturing(output), _os_exit_as_exception(), preempt.step_running():
                 value = step.func(*args, **kwargs)
         except preempt.StepInterrupted:
             return self._interrupted(step, start)
         except KeyboardInterrupt as exc:
+            self._log_path = output.written_path
             self._fail(step, start, exc)
             raise
         except BaseException as exc:  # SystemExit too: a step never ends the run
+            self._log_path = output.written_path
+            if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
+                exc = exc.with_traceback(exc.__traceback__.tb_next)  # start at the user's code
             return self._fail(step, start, exc)
+        self._log_path = output.written_path
         del args, kwargs
         end = time.time()
         try:
@@ -249,11 +276,17 @@ class Coordinator:
     """Turns worker reports into assignments; marks dependents of failures skipped."""
 
     def __init__(
-        self, plan: Plan, workers: Sequence[int], store: Store, reporter: Reporter
+        self,
+        plan: Plan,
+        workers: Sequence[int],
+        store: Store,
+        reporter: Reporter,
+        progress: Progress | None = None,
     ) -> None:
         self.plan = plan
         self.store = store
         self.reporter = reporter
+        self.progress = progress
         self.workers = list(workers)
         self._position = {rank: pos for pos, rank in enumerate(self.workers)}
         deps = [step.dependencies for step in plan.steps]
@@ -287,8 +320,13 @@ class Coordinator:
                     self.interrupted = True
                     continue
                 self._learn(index, outcome)
-                for child in self.scheduler.finish(index, Status(outcome["status"])):
+                skipped = self.scheduler.finish(index, Status(outcome["status"]))
+                for child in skipped:
                     self._skip(child)
+                if self.progress is not None:
+                    self.progress.settled(
+                        outcome["status"], outcome.get("cached", False), len(skipped)
+                    )
         self.idle.append(rank)
 
     def _learn(self, index: int, outcome: Outcome) -> None:
@@ -454,20 +492,27 @@ def serve(coordinator: Coordinator, comm: Comm, local: QueueChannel | None) -> N
                 comm.send(batch, rank, TAG_ASSIGN)
 
 
-def run(plan: Plan, comm: Comm, store: Store, reporter: Reporter) -> RunOutcome:
-    """Execute the plan on every rank; every rank returns the final statuses."""
+def run(
+    plan: Plan, comm: Comm, store: Store, reporter: Reporter, progress: Progress | None = None
+) -> RunOutcome:
+    """Execute the plan on every rank; every rank returns the final statuses.
+
+    ``progress`` (rank 0 only) is told every outcome and shown by its own thread.
+    """
     started = time.time()
     if not faulthandler.is_enabled():
         faulthandler.enable()  # a segfault in a step prints where it happened
     executor = StepExecutor(plan, store, reporter, comm.rank)
     coordinator: Coordinator | None = None
     if comm.size == 1:
-        coordinator = Coordinator(plan, [0], store, reporter)
-        work(executor, DirectChannel(coordinator))
+        coordinator = Coordinator(plan, [0], store, reporter, progress)
+        with showing(progress, coordinator.assigned):
+            work(executor, DirectChannel(coordinator))
     elif comm.rank == 0:
         workers = list(range(comm.size)) if comm.threaded else list(range(1, comm.size))
-        coordinator = Coordinator(plan, workers, store, reporter)
-        _run_rank0(coordinator, executor, comm)
+        coordinator = Coordinator(plan, workers, store, reporter, progress)
+        with showing(progress, coordinator.assigned):
+            _run_rank0(coordinator, executor, comm)
     else:
         work(executor, MPIChannel(comm))
     outcomes = coordinator.outcomes if coordinator is not None else []

@@ -7,6 +7,9 @@ Layout of a pipeline folder::
     pipeline.summary.json       the same table, machine-readable
     steps/<name>/<key16>/result.pkl    cloudpickle of the result
     steps/<name>/<key16>/record.json   StepRecord: status, rank, times, checksum, error
+    steps/<name>/<key16>/output.log    the step's captured stdout and stderr (if it wrote any)
+    run.json                    RunRecord of the latest run: times, ranks, hosts, versions
+    pipeline.dryrun             the report of the latest dry run (nothing else is written)
 
 Results of every definition are kept under their own key, so changing a step
 never overwrites what an earlier definition computed. Every file is written to
@@ -33,7 +36,7 @@ from pydantic import ValidationError
 
 from .errors import StoreError
 from .keys import KEY_LENGTH
-from .records import Status, StepRecord
+from .records import RunRecord, Status, StepRecord
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,9 @@ SUMMARY_JSON_FILE = "pipeline.summary.json"
 STEPS_DIR = "steps"
 RESULT_FILE = "result.pkl"
 RECORD_FILE = "record.json"
+LOG_FILE = "output.log"
+RUN_FILE = "run.json"
+DRY_RUN_FILE = "pipeline.dryrun"
 
 _HOST = socket.gethostname()
 
@@ -89,6 +95,14 @@ class Store:
     def summary_json_path(self) -> Path:
         return self.root / SUMMARY_JSON_FILE
 
+    @property
+    def run_path(self) -> Path:
+        return self.root / RUN_FILE
+
+    @property
+    def dry_run_path(self) -> Path:
+        return self.root / DRY_RUN_FILE
+
     def step_root(self, name: str) -> Path:
         return self.root / STEPS_DIR / name
 
@@ -105,6 +119,9 @@ class Store:
 
     def record_path(self, name: str, key: str) -> Path:
         return self.step_dir(name, key) / RECORD_FILE
+
+    def log_path(self, name: str, key: str) -> Path:
+        return self.step_dir(name, key) / LOG_FILE
 
     # -- folder ---------------------------------------------------------------------------------
     def create(self) -> None:
@@ -149,6 +166,19 @@ class Store:
             return None
         except (OSError, ValidationError, ValueError) as exc:
             log.warning("ignoring unreadable step record %s: %s", path, exc)
+            return None
+
+    def write_run_record(self, record: RunRecord) -> None:
+        self.write_text(self.run_path, record.model_dump_json(indent=1))
+
+    def read_run_record(self) -> RunRecord | None:
+        """The latest run's record, or None when there is none (or it is unreadable)."""
+        try:
+            return RunRecord.model_validate_json(self.run_path.read_bytes())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValidationError, ValueError) as exc:
+            log.warning("ignoring unreadable run record %s: %s", self.run_path, exc)
             return None
 
     def read_result_bytes(self, record: StepRecord) -> bytes | None:

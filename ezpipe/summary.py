@@ -62,7 +62,8 @@ def summary_frame(
 
 
 def passed(frame: pd.DataFrame) -> bool:
-    return bool((frame["status"] == int(Status.PASSED)).all())
+    """No step failed or was skipped (steps left out by ``run_only`` do not count)."""
+    return not bool(frame["status"].isin([int(Status.FAILED), int(Status.SKIPPED)]).any())
 
 
 def headline(frame: pd.DataFrame, folder: str) -> str:
@@ -108,4 +109,22 @@ def write(store: Store, frame: pd.DataFrame) -> str:
 
 def read(store: Store) -> pd.DataFrame:
     """The last run's table, from its machine-readable copy."""
-    return pd.read_json(store.summary_json_path, orient="records")
+    frame = pd.read_json(store.summary_json_path, orient="records")
+    if "rank" in frame:
+        frame["rank"] = frame["rank"].astype("Int64")  # JSON nulls made it float
+    return frame
+
+
+def markdown(frame: pd.DataFrame) -> str:
+    """The table as GitHub-flavoured markdown (no extra dependency such as tabulate)."""
+
+    def cell(value: Any) -> str:
+        if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
+            return ""
+        return str(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
+    lines += [
+        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
+    ]
+    return "\n".join(lines)

@@ -4,7 +4,8 @@ Each sub-module has ``register(subparsers)`` that adds its commands and sets
 ``handler`` (a function of the parsed arguments returning an exit code).
 
 Exit codes: 0 everything passed, 1 steps failed or were skipped, 2 usage error
-(argparse's own), 3 ezpipe could not do what was asked (missing folder, ...).
+(argparse's own), 3 ezpipe could not do what was asked (missing folder, a
+script that crashed, ...), 4 cancelled at a confirmation prompt.
 """
 
 from __future__ import annotations
@@ -19,16 +20,29 @@ EXIT_OK = 0
 EXIT_STEPS_FAILED = 1
 EXIT_USAGE = 2
 EXIT_ERROR = 3
+EXIT_CANCELLED = 4
+
+EPILOG = (
+    "exit codes: 0 every step passed, 1 steps failed or were skipped, 2 usage error, "
+    "3 ezpipe could not do what was asked (no such folder, the script crashed), "
+    "4 cancelled at a prompt. `ezpipe COMMAND --help` describes each command."
+)
 
 
 def _modules() -> list:  # imported lazily: `ezpipe --help` must not import MPI
-    from . import inspect_cmds, slurm_cmd
+    from . import inspect_cmds, manage_cmds, picture_cmds, run_cmd, slurm_cmd
 
-    return [inspect_cmds, slurm_cmd]
+    return [run_cmd, inspect_cmds, manage_cmds, picture_cmds, slurm_cmd]
+
+
+def add_folder(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", metavar="DIR", help="the pipeline folder")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ezpipe", description="Run and inspect ezpipe pipelines.")
+    parser = argparse.ArgumentParser(
+        prog="ezpipe", description="Run and inspect ezpipe pipelines.", epilog=EPILOG
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in _modules():
         module.register(sub)
@@ -36,9 +50,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    extra: list[str] = []
+    if "--" in argv:  # `ezpipe run SCRIPT -n 4 -- ARGS`: ARGS go to the script untouched
+        cut = argv.index("--")
+        argv, extra = argv[:cut], argv[cut + 1 :]
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if extra and not hasattr(args, "script_args"):
+        parser.error(f"`ezpipe {args.command}` takes no arguments after `--`")
+    if hasattr(args, "script_args"):
+        args.script_args = extra
     try:
         return int(args.handler(args))
+    except BrokenPipeError:  # `ezpipe status DIR | head`: the reader left, not an error
+        sys.stderr.close()
+        return EXIT_OK
     except EzpipeError as exc:
         print(f"ezpipe {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -1,26 +1,295 @@
-"""Commands that read a pipeline folder: ``summary`` (more to come)."""
+"""Commands that read a pipeline folder: ``status``, ``show`` and ``summary``.
+
+They work from the folder alone (the user's script is never imported), so
+they also answer for a run still going or one that crashed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import sys
+from typing import Any
 
+from .. import folderview
 from .. import summary as summary_mod
+from ..records import Status, StepRecord
 from ..store import Store
+from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, add_folder
+
+STATUS_WORDS = {
+    "pass": Status.PASSED,
+    "passed": Status.PASSED,
+    "fail": Status.FAILED,
+    "failed": Status.FAILED,
+    "skip": Status.SKIPPED,
+    "skipped": Status.SKIPPED,
+    "not-run": Status.NOT_RUN,
+    "pending": Status.NOT_RUN,
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("summary", help="print the summary table of the last run in DIR")
-    p.add_argument("folder", metavar="DIR", help="the pipeline folder")
+    p = sub.add_parser(
+        "status",
+        help="one line per step: status, rank, duration, cache hit; totals",
+        description="One line per step of the pipeline in DIR (its current definition): "
+        "status, rank, host, duration, whether it came from the cache in the latest run, "
+        "and the error. Works during a run and after a crash. Exit code 0 when every step "
+        "passed, 1 otherwise.",
+    )
+    add_folder(p)
+    p.add_argument(
+        "-s",
+        "--status",
+        action="append",
+        choices=sorted(STATUS_WORDS),
+        metavar="STATUS",
+        help="only steps with this status (pass, fail, skip, not-run); repeatable",
+    )
+    p.add_argument("--failed", action="store_true", help="shorthand for --status fail")
+    p.add_argument("--phase", type=int, help="only steps of this phase")
+    p.add_argument("--json", action="store_true", help="print the lines as JSON")
+    p.set_defaults(handler=cmd_status)
+
+    p = sub.add_parser(
+        "show",
+        help="the record, traceback and captured output of one step",
+        description="Everything ezpipe knows about one step: its record (status, key, rank, "
+        "host, pid, times, cache), the full traceback of a failure and the captured "
+        "stdout/stderr. Exit code 0 when it passed, 1 when it failed or was skipped.",
+    )
+    add_folder(p)
+    p.add_argument("step", metavar="STEP", help="the step's name (as in `ezpipe status`)")
+    p.add_argument("--tail", type=int, metavar="N", help="only the last N lines of the log")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser(
+        "summary",
+        help="the summary table of the last run",
+        description="The summary table of the last finished run in DIR. Exit code 0 when "
+        "every step passed, 1 otherwise.",
+    )
+    add_folder(p)
+    p.add_argument(
+        "-f",
+        "--format",
+        choices=("text", "csv", "json", "markdown"),
+        default="text",
+        help="output format (default: text)",
+    )
     p.set_defaults(handler=cmd_summary)
 
 
+# -- status -------------------------------------------------------------------------------------
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.2f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
+def _cached_word(step: folderview.StepView) -> str:
+    return "?" if step.cached is None else ("yes" if step.cached else "no")
+
+
+def _error(step: folderview.StepView) -> str:
+    rec = step.record
+    if step.status == Status.SKIPPED and (rec is None or rec.status != Status.SKIPPED):
+        return (step.latest_error or "skipped in the latest run").removeprefix("skipped: ")
+    if rec is None:
+        return ""
+    if rec.status == Status.SKIPPED:
+        return f"upstream {rec.skipped_because!r} did not pass"
+    return (rec.error_message or "").splitlines()[0][:80] if rec.error_message else ""
+
+
+def run_line(view: folderview.FolderView) -> str:
+    run = view.run
+    if run is None:
+        return f"Pipeline {view.schema.get('pipeline', '')!r} @ {view.store.root}: no run recorded"
+    state = view.run_state()
+    end = f", ended {_when(run.end)} after {_duration(run.duration)}" if run.end else ""
+    return (
+        f"Pipeline {run.pipeline!r} @ {view.store.root}: latest run {state} (started "
+        f"{_when(run.start)}{end}; {run.ranks} ranks on {', '.join(run.hosts) or '?'})"
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    view = folderview.load(args.folder)
+    wanted = {STATUS_WORDS[s] for s in args.status or ()}
+    if args.failed:
+        wanted.add(Status.FAILED)
+    shown = [
+        s
+        for s in view.steps
+        if (not wanted or s.status in wanted) and (args.phase is None or s.phase == args.phase)
+    ]
+    if args.json:
+        print(json.dumps([_status_row(s) for s in shown], indent=1))
+    else:
+        print(run_line(view))
+        if view.run_state() != "finished" and view.run is not None:
+            print(
+                "  (no summary of this run yet: 'cached' is unknown; steps without a record "
+                "are pending or running)"
+            )
+        _print_table(shown)
+        counts = view.counts()
+        totals = ", ".join(f"{counts[s]} {s.label.lower()}" for s in Status if counts[s])
+        print(f"{len(view.steps)} steps: {totals}" + (f" ({len(shown)} shown)" if wanted else ""))
+        if counts[Status.FAILED]:
+            first = next(s for s in view.steps if s.status == Status.FAILED)
+            print(f"see a failure: ezpipe show {view.store.root} {first.name}")
+    everything_passed = all(s.status == Status.PASSED for s in view.steps)
+    return EXIT_OK if everything_passed else EXIT_STEPS_FAILED
+
+
+def _status_row(step: folderview.StepView) -> dict[str, Any]:
+    rec = step.record
+    return {
+        "name": step.name,
+        "phase": step.phase,
+        "status": step.status.label,
+        "rank": None if rec is None else rec.rank,
+        "host": None if rec is None else rec.host,
+        "duration": None if rec is None else rec.duration,
+        "cached": step.cached,
+        "error": _error(step) or None,
+    }
+
+
+def _print_table(steps: list[folderview.StepView]) -> None:
+    header = ("step", "phase", "status", "rank", "host", "duration", "cached", "error")
+    rows = [
+        (
+            s.name,
+            str(s.phase),
+            s.status.label,
+            "-" if s.record is None or s.record.rank is None else str(s.record.rank),
+            "-" if s.record is None or not s.record.host else s.record.host,
+            _duration(None if s.record is None else s.record.duration),
+            _cached_word(s),
+            _error(s),
+        )
+        for s in steps
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    for row in (header, *rows):
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+# -- show ---------------------------------------------------------------------------------------
+def cmd_show(args: argparse.Namespace) -> int:
+    view = folderview.load(args.folder)
+    step = view.by_name.get(args.step)
+    record: StepRecord | None = None
+    note = ""
+    if step is not None:
+        record = step.record
+    else:
+        older = folderview.other_records(view.store, args.step)
+        if not older:
+            close = [n for n in view.by_name if args.step in n or n in args.step][:8]
+            hint = f"; steps with a similar name: {', '.join(close)}" if close else ""
+            print(f"ezpipe show: no step {args.step!r} in {view.store.root}{hint}", file=sys.stderr)
+            return EXIT_ERROR
+        record = older[0]
+        note = "(not in the current schema: showing the newest stored record of that name)"
+    if args.json:
+        print(json.dumps(None if record is None else record.model_dump(mode="json"), indent=1))
+    else:
+        _print_step(view, args.step, step, record, note, args.tail)
+    if record is not None and record.status == Status.PASSED:
+        return EXIT_OK
+    return EXIT_STEPS_FAILED
+
+
+def _print_step(
+    view: folderview.FolderView,
+    name: str,
+    step: folderview.StepView | None,
+    record: StepRecord | None,
+    note: str,
+    tail: int | None,
+) -> None:
+    print(f"step {name}  {note}".rstrip())
+    if step is not None:
+        print(f"  function    {step.function}")
+        print(f"  phase       {step.phase}")
+        print(f"  depends on  {', '.join(step.depends_on) or '-'}")
+        print(f"  key         {step.key}")
+    if record is None:
+        print("  status      NOT RUN (no record for this definition yet: pending or never run)")
+        return
+    print(f"  status      {record.status.label}")
+    if step is not None and step.status != record.status:
+        latest = f"{step.status.label}: {_error(step)}"
+        print(f"  latest run  {latest} (the record is from an earlier run)")
+    if record.status == Status.SKIPPED:
+        print(f"  skipped     upstream step {record.skipped_because!r} did not pass")
+        print(f"              see: ezpipe show {view.store.root} {record.skipped_because}")
+        return
+    print(f"  rank        {record.rank} on {record.host} (pid {record.pid})")
+    print(f"  started     {_when(record.start)}")
+    print(f"  ended       {_when(record.end)}")
+    print(f"  duration    {_duration(record.duration)}")
+    if step is not None:
+        print(f"  from cache  {_cached_word(step)} (in the latest run)")
+    if record.result_path:
+        print(f"  result      {record.result_path} ({record.result_bytes} bytes)")
+    print(f"  record      {view.store.record_path(record.name, record.key)}")
+    if record.error_message:
+        print(f"  error       {record.error_message}")
+    if record.traceback:
+        print("\n-- traceback " + "-" * 60)
+        print(record.traceback.rstrip())
+    print("\n-- captured output (stdout and stderr) " + "-" * 34)
+    if record.log_path is None:
+        print("(the step printed nothing)")
+        return
+    try:
+        text = open(record.log_path, encoding="utf-8", errors="replace").read()  # noqa: SIM115
+    except OSError as exc:
+        print(f"(cannot read {record.log_path}: {exc})")
+        return
+    lines = text.splitlines()
+    if tail is not None and len(lines) > tail:
+        print(f"... {len(lines) - tail} earlier lines in {record.log_path}")
+        lines = lines[-tail:]
+    print("\n".join(lines))
+    print(f"({record.log_path})")
+
+
+# -- summary ------------------------------------------------------------------------------------
 def cmd_summary(args: argparse.Namespace) -> int:
     store = Store(args.folder)
     if not store.summary_json_path.exists():
-        print(f"no summary in {store.root} (has the pipeline run?)", file=sys.stderr)
-        return 3
+        print(
+            f"ezpipe summary: no summary in {store.root} (has a run finished there? "
+            "`ezpipe status` also reads an unfinished run)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     frame = summary_mod.read(store)
-    print(summary_mod.headline(frame, str(store.root)))
-    print(summary_mod.render(frame, str(store.root)))
-    return 0 if summary_mod.passed(frame) else 1
+    if args.format == "csv":
+        sys.stdout.write(frame.to_csv(index=False))
+    elif args.format == "json":
+        print(frame.to_json(orient="records", indent=1))
+    elif args.format == "markdown":
+        print(summary_mod.markdown(frame))
+    else:
+        print(summary_mod.headline(frame, str(store.root)))
+        print(summary_mod.render(frame, str(store.root)))
+    return EXIT_OK if summary_mod.passed(frame) else EXIT_STEPS_FAILED

@@ -1,0 +1,55 @@
+"""``ezpipe graph`` and ``ezpipe timeline``: pictures of a pipeline folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import folderview
+from . import EXIT_OK, add_folder
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "graph",
+        help="draw the DAG, grouped by phase, coloured by status",
+        description="Draw the pipeline's steps as a graph: one column per phase, an arrow "
+        "per dependency, each step coloured by status (pass, fail, skip, not run); steps "
+        "taken from the cache in the latest run are circled. The format follows the "
+        "suffix of -o (png, svg, pdf).",
+    )
+    add_folder(p)
+    p.add_argument("-o", "--output", default="dag.png", help="the picture (default dag.png)")
+    p.set_defaults(handler=cmd_graph)
+
+    p = sub.add_parser(
+        "timeline",
+        help="draw a Gantt chart of steps per rank over time (idle ranks show as gaps)",
+        description="Draw one row per MPI rank and one bar per step computed in the latest "
+        "run, from its start to its end, coloured by status; each row says how busy that "
+        "rank was. The format follows the suffix of -o (png, svg, pdf).",
+    )
+    add_folder(p)
+    p.add_argument(
+        "-o", "--output", default="timeline.png", help="the picture (default timeline.png)"
+    )
+    p.add_argument(
+        "--all", action="store_true", help="every stored record, not only the latest run's"
+    )
+    p.set_defaults(handler=cmd_timeline)
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from ..report import draw_graph
+
+    view = folderview.load(args.folder)
+    print(f"wrote {draw_graph(view, args.output)} ({len(view.steps)} steps)")
+    return EXIT_OK
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from ..report import draw_timeline, timeline_steps
+
+    view = folderview.load(args.folder)
+    steps, _ = timeline_steps(view, args.all)
+    print(f"wrote {draw_timeline(view, args.output, all_runs=args.all)} ({len(steps)} steps)")
+    return EXIT_OK

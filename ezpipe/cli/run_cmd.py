@@ -1,0 +1,187 @@
+"""``ezpipe run SCRIPT -n N``: start a pipeline script under mpiexec (or in-process for -n 1).
+
+The script's own ``pipeline.execute()`` call receives the options through the
+environment (see :mod:`ezpipe.control`), and tells this command through a small
+report file whether every step passed, which sets the exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import capture, control, runinfo
+from ..records import Mode
+from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
+
+ENV_MPIEXEC = "EZPIPE_MPIEXEC"
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "run",
+        help="run a pipeline script on N ranks (mpiexec), or in-process for -n 1",
+        description="Run SCRIPT (a Python file that defines a pipeline and calls "
+        "pipeline.execute()) on N MPI ranks. Arguments after `--` go to the script. The "
+        "options below override those of the script's execute() call. Exit code 0 when "
+        "every step passed, 1 when steps failed or were skipped, 3 when the script itself "
+        "failed. Usage: ezpipe run SCRIPT [options] [-- SCRIPT_ARGS].",
+        epilog="example: ezpipe run pipeline.py -n 4 --run-only 'solve_k[35]' -- /scratch/run1",
+    )
+    p.add_argument("script", metavar="SCRIPT", help="the pipeline script")
+    p.add_argument("-n", "--np", type=int, default=1, metavar="N", help="MPI ranks (default 1)")
+    p.add_argument("--dry-run", action="store_true", help="list what would run; run nothing")
+    p.add_argument(
+        "--run-only",
+        action="append",
+        metavar="RE",
+        help="run steps whose name matches RE (re.search) and their dependencies; repeatable",
+    )
+    p.add_argument(
+        "--from-step",
+        action="append",
+        metavar="NAME",
+        help="recompute this step and everything downstream of it; repeatable",
+    )
+    p.add_argument(
+        "--max-concurrent", type=int, metavar="K", help="at most K steps running at once"
+    )
+    p.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        help="cache mode of the run (retry: recompute what failed last time)",
+    )
+    p.add_argument(
+        "--no-tee",
+        action="store_true",
+        help="steps' output goes to their log files only, not to the job output",
+    )
+    p.add_argument(
+        "--mpiexec",
+        metavar="PATH",
+        help=f"the MPI launcher (default: ${ENV_MPIEXEC}, else the one beside this Python, "
+        "else mpiexec on PATH)",
+    )
+    p.set_defaults(handler=cmd_run, script_args=[])
+
+
+def find_mpiexec(explicit: str | None) -> str | None:
+    candidates = [explicit, os.environ.get(ENV_MPIEXEC)]
+    for candidate in candidates:
+        if candidate:
+            return shutil.which(candidate) or (candidate if Path(candidate).exists() else None)
+    beside = Path(sys.executable).parent / "mpiexec"
+    if beside.exists():
+        return str(beside)
+    return shutil.which("mpiexec")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    script = Path(args.script)
+    if not script.is_file():
+        print(f"ezpipe run: error: no such script: {script}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.np < 1 or (args.max_concurrent is not None and args.max_concurrent < 1):
+        print("ezpipe run: error: -n and --max-concurrent must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    options = control.Options(
+        args.dry_run, args.run_only, args.from_step, args.max_concurrent, args.mode
+    )
+    env = control.environment(options)
+    if args.no_tee:
+        env[capture.ENV_TEE] = "0"
+    if sys.stderr.isatty() and "EZPIPE_PROGRESS" not in os.environ:
+        env["EZPIPE_PROGRESS"] = "bar"  # the ranks' own stderr is a pipe under mpiexec
+    with tempfile.TemporaryDirectory(prefix="ezpipe-run-") as tmp:
+        env[runinfo.ENV_RUN_REPORT] = os.path.join(tmp, "notes.jsonl")
+        if args.np == 1:
+            code = _run_in_process(script, args.script_args, env)
+        else:
+            mpiexec = find_mpiexec(args.mpiexec)
+            if mpiexec is None:
+                print(
+                    "ezpipe run: error: no mpiexec found; pip install mpich (or mpi4py's MPI), "
+                    "pass --mpiexec, or use -n 1",
+                    file=sys.stderr,
+                )
+                return EXIT_ERROR
+            command = [mpiexec, "-n", str(args.np), sys.executable, str(script), *args.script_args]
+            code = _run_subprocess(command, env)
+        notes = runinfo.read_notes(env[runinfo.ENV_RUN_REPORT])
+    return _exit_code(code, notes)
+
+
+def _exit_code(code: int, notes: list[dict[str, object]]) -> int:
+    if code != 0:
+        print(f"ezpipe run: the script exited with status {code}", file=sys.stderr)
+        return EXIT_ERROR
+    if not notes:
+        print("ezpipe run: error: the script ran no pipeline (no execute() call)", file=sys.stderr)
+        return EXIT_ERROR
+    failed = [n["folder"] for n in notes if not n.get("passed")]
+    if failed:
+        for folder in failed:
+            print(
+                f"ezpipe run: steps failed or were skipped in {folder}; "
+                f"see: ezpipe status {folder} --failed",
+                file=sys.stderr,
+            )
+        return EXIT_STEPS_FAILED
+    return EXIT_OK
+
+
+@contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _run_in_process(script: Path, script_args: list[str], env: dict[str, str]) -> int:
+    """One rank: run the script here, as ``python SCRIPT ARGS`` would, without MPI."""
+    saved_argv, saved_path = sys.argv, list(sys.path)
+    sys.argv = [str(script), *script_args]
+    sys.path.insert(0, str(script.parent.absolute()))
+    try:
+        with _environment({**env, "EZPIPE_MPI": "0"}):
+            runpy.run_path(str(script), run_name="__main__")
+    except SystemExit as exc:
+        code = exc.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except Exception:
+        traceback.print_exc()
+        return 1
+    finally:
+        sys.argv, sys.path[:] = saved_argv, saved_path
+    return 0
+
+
+def _run_subprocess(command: list[str], env: dict[str, str]) -> int:
+    """N ranks: mpiexec in its own session, so an interrupt ends every rank."""
+    process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        os.killpg(process.pid, signal.SIGINT)
+        try:
+            return process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            return process.wait()

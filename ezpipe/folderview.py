@@ -1,0 +1,184 @@
+"""A pipeline folder read from its files alone, for the ``ezpipe`` commands.
+
+The commands cannot import the user's script, so everything comes from
+``pipeline.schema`` (steps, phases, dependencies, keys), each step's
+``record.json``, ``run.json`` and, when it belongs to the latest run,
+``pipeline.summary.json`` (which says which steps came from the cache). A run
+in progress or a crashed run has records but no fresh summary; both are shown.
+No pandas here: reading a folder of 100,000 records stays quick.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import EzpipeError
+from .records import RunRecord, Status, StepRecord
+from .store import RECORD_FILE, Store
+
+
+class FolderError(EzpipeError, FileNotFoundError):
+    """The folder is not a pipeline folder (no ``pipeline.schema``)."""
+
+
+@dataclass
+class StepView:
+    """One step of the schema and what the folder knows about it."""
+
+    name: str
+    function: str
+    phase: int
+    depends_on: list[str]
+    key: str
+    record: StepRecord | None = None
+    cached: bool | None = None  # None: unknown (no summary of the latest run)
+    latest: Status | None = None  # the latest run's outcome, when its summary is there
+    latest_error: str | None = None
+
+    @property
+    def status(self) -> Status:
+        """The latest run's outcome if known (a skip keeps an earlier record), else the record's."""
+        if self.latest is not None and self.latest != Status.NOT_RUN:
+            return self.latest
+        return Status.NOT_RUN if self.record is None else self.record.status
+
+
+@dataclass
+class FolderView:
+    store: Store
+    schema: dict[str, Any]
+    steps: list[StepView]
+    run: RunRecord | None
+    summary_is_current: bool
+    by_name: dict[str, StepView] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_name = {s.name: s for s in self.steps}
+
+    @property
+    def phases(self) -> list[list[StepView]]:
+        out: list[list[StepView]] = []
+        for step in self.steps:
+            while len(out) <= step.phase:
+                out.append([])
+            out[step.phase].append(step)
+        return out
+
+    def counts(self) -> dict[Status, int]:
+        counts = dict.fromkeys(Status, 0)
+        for step in self.steps:
+            counts[step.status] += 1
+        return counts
+
+    def downstream(self, names: list[str]) -> list[str]:
+        """The named steps and every step that depends on them, in schema order."""
+        children: dict[str, list[str]] = {s.name: [] for s in self.steps}
+        for step in self.steps:
+            for dep in step.depends_on:
+                children.setdefault(dep, []).append(step.name)
+        seen: set[str] = set()
+        stack = list(names)
+        while stack:
+            name = stack.pop()
+            if name not in seen:
+                seen.add(name)
+                stack.extend(children.get(name, ()))
+        return [s.name for s in self.steps if s.name in seen]
+
+    def run_state(self) -> str:
+        """``finished``, ``running``, ``crashed``, ``running or crashed`` or ``never run``."""
+        run = self.run
+        if run is None:
+            return "never run"
+        if run.end is not None:
+            return "finished"
+        if run.host == socket.gethostname():
+            return "running" if _alive(run.pid) else "crashed"
+        return "running or crashed"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def load(folder: str | os.PathLike[str]) -> FolderView:
+    """Read a pipeline folder; :class:`FolderError` when it is not one."""
+    store = Store(folder)
+    try:
+        schema = json.loads(store.schema_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        if not store.root.exists():
+            raise FolderError(f"no such folder: {store.root}") from None
+        raise FolderError(
+            f"{store.root} is not a pipeline folder (no {store.schema_path.name}; "
+            "has the pipeline run?)"
+        ) from None
+    except ValueError as exc:
+        raise FolderError(f"cannot read {store.schema_path}: {exc}") from None
+    steps: list[StepView] = []
+    for phase, entries in sorted(schema.get("phases", {}).items(), key=lambda kv: int(kv[0])):
+        for entry in entries:
+            steps.append(
+                StepView(
+                    name=entry["name"],
+                    function=entry.get("function", ""),
+                    phase=int(phase),
+                    depends_on=list(entry.get("depends_on", [])),
+                    key=entry["key"],
+                    record=store.read_record(entry["name"], entry["key"]),
+                )
+            )
+    run = store.read_run_record()
+    current = _summary_is_current(store, run)
+    if current:
+        rows = _summary_rows(store)
+        for step in steps:
+            row = rows.get(step.name)
+            if row is not None:
+                step.cached = bool(row.get("cached"))
+                step.latest = Status(int(row.get("status", -1)))
+                step.latest_error = row.get("error")
+    return FolderView(store, schema, steps, run, current)
+
+
+def _summary_is_current(store: Store, run: RunRecord | None) -> bool:
+    try:
+        mtime = store.summary_json_path.stat().st_mtime
+    except FileNotFoundError:
+        return False
+    return run is None or (run.end is not None and mtime >= run.start)
+
+
+def _summary_rows(store: Store) -> dict[str, dict[str, Any]]:
+    try:
+        rows = json.loads(store.summary_json_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {row["name"]: row for row in rows if isinstance(row, dict) and "name" in row}
+
+
+def other_records(store: Store, name: str) -> list[StepRecord]:
+    """Records of every key stored for a step name, newest first (older definitions too)."""
+    root = store.step_root(name)
+    found: list[tuple[float, StepRecord]] = []
+    for path in root.glob(f"*/{RECORD_FILE}") if root.exists() else ():
+        record = store.read_record(name, _full_key(path))
+        if record is not None:
+            found.append((path.stat().st_mtime, record))
+    return [r for _, r in sorted(found, key=lambda t: t[0], reverse=True)]
+
+
+def _full_key(record_path: Path) -> str:
+    """Store paths use the first 16 hex digits only, so the folder name is a valid key."""
+    return record_path.parent.name
