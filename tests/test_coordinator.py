@@ -77,3 +77,27 @@ def test_a_function_that_once_ran_long_is_never_batched(folder):
     for rank in first:
         coordinator.report(rank, [passed(0.5 if rank == 2 else 0.0)])
     assert all(len(batch) == 1 for _, batch in coordinator.assignments())
+
+
+def test_a_chain_stays_on_the_rank_that_holds_its_input(folder):
+    pipeline = Pipeline(folder, echo=False)
+
+    @pipeline.step(name="c{i}")
+    def link(i, up=None):
+        return i
+
+    step = None
+    for i in range(5):
+        step = link(i, step)
+    frozen = pipeline.freeze()
+    plan = Plan(pipeline.steps, frozen, *plan_modes(pipeline.steps, frozen, Mode.CACHED))
+    coordinator = Coordinator(plan, [0, 1, 2, 3], Store(folder), Reporter(0, enabled=False))
+    for rank in (0, 1, 2, 3):
+        coordinator.report(rank, [])
+    ranks = []
+    while (handed := [a for a in coordinator.assignments() if a[1] != STOP]) != []:
+        (rank, batch), *others = handed
+        assert others == [] and len(batch) == 1
+        ranks.append(rank)
+        coordinator.report(rank, [passed(BATCH_SECONDS)])
+    assert len(ranks) == 5 and len(set(ranks)) == 1
