@@ -8,14 +8,17 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 NP ?= 4
+# start-local-slurm.sh / stop-local-slurm.sh: beside the clone in CI (../shared)
+SLURM_SCRIPTS ?= ../shared/slurm
 DEMO_DIR ?= /tmp/ezpipe-demo
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv demo test test-serial test-mpi lint format bench clean
+.PHONY: help venv demo test test-serial test-mpi test-slurm lint format bench clean
 
 help:
 	@echo "make demo    set up .venv and run examples/demo.py under mpiexec -n $(NP)"
-	@echo "make test    set up .venv and run the serial and the MPI test suites"
+	@echo "make test    set up .venv and run the serial, MPI and real-Slurm test suites"
+	@echo "make test-slurm  start the local Slurm (root), run tests/slurm, stop it"
 	@echo "make lint    ruff check and format check;  make format  to fix"
 	@echo "make bench   run the benchmarks in benchmarks/"
 
@@ -32,14 +35,21 @@ demo: $(STAMP)
 	@echo; echo "== $(DEMO_DIR)/pipeline.summary"; cat $(DEMO_DIR)/pipeline.summary
 	@echo; echo "next: $(BIN)/ezpipe status $(DEMO_DIR)   (docs/tutorial.md walks through the rest)"
 
-test: test-serial test-mpi
+test: test-serial test-mpi test-slurm
 
 test-serial: $(STAMP)
-	$(PY) -m pytest -m "not mpi" -p no:cacheprovider -q
+	$(PY) -m pytest -m "not mpi and not slurm" -p no:cacheprovider -q
 
 test-mpi: $(STAMP)
 	timeout 900 $(BIN)/mpiexec -n 4 $(PY) -m pytest --with-mpi -m mpi tests/mpi \
 		-p no:cacheprovider -o timeout_method=thread --timeout=300 -q
+
+# The session fixture in tests/slurm/conftest.py starts the cluster and stops it at the
+# end; the trap stops it too if pytest itself is killed (timeout).
+test-slurm: $(STAMP)
+	trap 'bash $(SLURM_SCRIPTS)/stop-local-slurm.sh >/dev/null 2>&1' EXIT; \
+	EZPIPE_SLURM_SCRIPTS=$(abspath $(SLURM_SCRIPTS)) timeout 900 $(PY) -m pytest -m slurm \
+		tests/slurm -p no:cacheprovider --timeout=600 -q --durations=0
 
 lint: $(STAMP)
 	$(BIN)/ruff check ezpipe tests examples benchmarks

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from . import preempt  # noqa: F401  (first: in a job script, note the stop signal at once)
 from .errors import (
     CycleError,
     DefinitionError,

@@ -46,24 +46,44 @@ class Comm(Protocol):
 
 
 class Backoff:
-    """Poll fast while messages flow, then sleep up to ``ceiling`` seconds between polls."""
+    """Poll fast while messages flow, then sleep longer and longer between polls.
 
-    def __init__(self, ceiling: float = 0.001, spins: int = 50) -> None:
+    During the first ``patience`` seconds of a wait the sleep grows only to ``fine``:
+    a reply from the coordinator usually takes well under a millisecond, and a 1-2 ms
+    sleep there cost a 50 ms step about 4% (W3 in docs/benchmarks.md). Past that the
+    sleep grows to ``ceiling``, so a long wait costs a few percent at most and an idle
+    rank wakes rarely.
+    """
+
+    def __init__(
+        self,
+        ceiling: float = 0.001,
+        spins: int = 50,
+        fine: float = 0.00025,
+        patience: float = 0.05,
+    ) -> None:
         self.ceiling = ceiling
         self.spins = spins
+        self.fine = min(fine, ceiling)
+        self.patience = patience
         self.reset()
 
     def reset(self) -> None:
         self._misses = 0
         self._delay = 0.00002
+        self._since: float | None = None
 
     def wait(self) -> None:
         self._misses += 1
         if self._misses <= self.spins:
             time.sleep(0)
             return
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+        cap = self.fine if now - self._since < self.patience else self.ceiling
         time.sleep(self._delay)
-        self._delay = min(self._delay * 2, self.ceiling)
+        self._delay = min(self._delay * 2, cap)
 
 
 class LocalComm:
@@ -107,10 +127,26 @@ class MPIComm:
         self.threaded = MPI.Query_thread() >= MPI.THREAD_SERIALIZED
 
     def bcast(self, obj: T, root: int = 0) -> T:
+        self._gather_politely()
         return self.comm.bcast(obj, root=root)  # type: ignore[no-any-return]
 
     def allgather(self, obj: T) -> list[T]:
+        self._gather_politely()
         return self.comm.allgather(obj)  # type: ignore[no-any-return]
+
+    def _gather_politely(self) -> None:
+        """Wait for every rank with back-off before a collective.
+
+        MPICH's blocking collectives spin: ranks that finished their work early
+        would take the cores that rank 0 needs for its last steps and the summary
+        (on 2 cores at 4 ranks, the summary took twice as long). A non-blocking
+        barrier polled with back-off lets them sleep; the collective that follows
+        then finds everyone there.
+        """
+        request = self.comm.Ibarrier()
+        backoff = Backoff(ceiling=0.002)
+        while not request.Test():
+            backoff.wait()
 
     def send(self, obj: Any, dest: int, tag: int) -> None:
         self.comm.send(obj, dest=dest, tag=tag)
@@ -145,24 +181,46 @@ def launcher_size(
     return None
 
 
-def check_launch(size: int, environ: Mapping[str, str] = os.environ) -> None:
-    """Refuse a launch whose ranks each believe they are alone.
+def check_launch(
+    size: int, environ: Mapping[str, str] = os.environ, *, mpi4py_missing: bool = False
+) -> None:
+    """Refuse a launch whose ranks each believe they are alone, before anything is written.
 
     That happens with plain ``srun -n 4`` (no ``--mpi=pmi2``) or with an
     ``mpiexec`` of another MPI than mpi4py's: every task would run the whole
-    pipeline on the same folder at once.
+    pipeline on the same folder at once. Measured on Slurm 22.05: ``srun``
+    sets ``SLURM_STEP_NUM_TASKS`` in every task, with or without ``--mpi``
+    (only ``--mpi=pmi2`` adds ``PMI_SIZE``); a batch script itself sees only
+    ``SLURM_NTASKS``, so a plain ``python pipeline.py`` there is a serial run,
+    not refused.
     """
     announced = launcher_size(environ)
     if announced is None or size != 1 or environ.get("EZPIPE_ALLOW_SINGLETONS") == "1":
         return
     n, var = announced
+    what = f"the launcher started {n} tasks ({var}={n})"
+    if mpi4py_missing:
+        fix = (
+            "mpi4py is not installed in this Python, so the tasks cannot form one MPI world: "
+            "`pip install mpi4py mpich` (or `pip install 'ezpipe[mpi]'`)"
+        )
+    elif var == "SLURM_STEP_NUM_TASKS":
+        fix = (
+            "srun did not connect them: launch with `srun --mpi=pmi2 -n N python pipeline.py` "
+            "(or `export SLURM_MPI_TYPE=pmi2`) for mpi4py on the pip 'mpich' wheel, "
+            "`--mpi=pmix` for an Open MPI build; `ezpipe slurm pipeline.py -n N` writes a job "
+            "script that does this"
+        )
+    else:
+        fix = (
+            "this mpiexec is not from mpi4py's MPI library: use the `mpiexec` installed beside "
+            "this Python (`python -c 'import mpi4py; print(mpi4py.get_config())'` names the "
+            "library), or `srun --mpi=pmi2` inside Slurm"
+        )
     raise LaunchError(
-        f"the launcher started {n} tasks ({var}={n}) but MPI sees a world of 1 rank: each task "
-        "would run the whole pipeline on its own, on the same folder. Launch with an MPI that "
-        "matches mpi4py's: inside Slurm use `srun --mpi=pmi2 -n N python pipeline.py` (with the "
-        "pip 'mpich' wheel) or `mpiexec -n N` from the same MPI as mpi4py "
-        "(`python -c 'import mpi4py; print(mpi4py.get_config())'` names it). If you really "
-        "want independent copies, set EZPIPE_ALLOW_SINGLETONS=1."
+        f"{what} but each sees an MPI world of 1 rank, so each would run the whole pipeline "
+        f"on its own, on the same folder; nothing was run or written. {fix}. "
+        "(To really run independent copies, set EZPIPE_ALLOW_SINGLETONS=1.)"
     )
 
 
@@ -177,7 +235,7 @@ def world() -> Comm:
     try:
         comm = MPIComm()
     except ImportError:
-        check_launch(1)
+        check_launch(1, mpi4py_missing=True)
         return LocalComm()
     check_launch(comm.size)
     if comm.size == 1:

@@ -48,6 +48,10 @@ class LaunchError(EzpipeError, RuntimeError):
     """The job was launched in a way that would run the pipeline several times at once."""
 
 
+class SlurmError(EzpipeError, RuntimeError):
+    """Slurm refused a job script, or a job did not end within the wait asked for."""
+
+
 class StoreError(EzpipeError, OSError):
     """The cache folder cannot be used (unwritable, locked, corrupt beyond repair)."""
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import inspect
 import textwrap
@@ -81,6 +82,16 @@ def _encode(value: Any, out: list[bytes]) -> None:
 
 
 def _digest(value: Any) -> bytes:
+    if type(value) is str and len(value) <= 64:
+        return _name_digest(value)
+    out: list[bytes] = []
+    _encode(value, out)
+    return hashlib.sha256(b"".join(out)).digest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _name_digest(value: str) -> bytes:
+    """Digest of a short string, remembered: parameter names recur in every key."""
     out: list[bytes] = []
     _encode(value, out)
     return hashlib.sha256(b"".join(out)).digest()
@@ -154,7 +165,8 @@ def step_key(
     exclude: Iterable[str] = (),
 ) -> str:
     """The content key of one step (a full sha256 hex digest)."""
-    kept = {k: v for k, v in arguments.items() if k not in set(exclude)}
+    excluded = set(exclude)
+    kept = {k: v for k, v in arguments.items() if k not in excluded}
     out = [b"ezpipe-key-v1", fingerprint.encode(), (version or "").encode()]
     _encode(kept, out)
     out.extend(k.encode() for k in upstream_keys)

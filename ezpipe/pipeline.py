@@ -12,7 +12,7 @@ from typing import Any, overload
 
 import pandas as pd
 
-from . import capture, control, runinfo
+from . import capture, control, preempt, runinfo
 from . import graph as graph_mod
 from . import summary as summary_mod
 from .comm import Comm, root_call, world
@@ -25,6 +25,7 @@ from .errors import (
     StoreError,
 )
 from .graph import FrozenGraph
+from .joblog import JobLog
 from .lock import FolderLock
 from .logs import configure as configure_logging
 from .lookup import LookupHandle
@@ -307,6 +308,7 @@ class Pipeline:
         self.initialize_schema()
         comm = self.comm
         reporter = Reporter(comm.rank, enabled=self.echo)
+        job_log = JobLog.begin(self.store, comm.rank, comm.size)  # inside Slurm only
         hosts = comm.allgather(HOST)
         progress = None
         if comm.rank == 0:
@@ -316,7 +318,7 @@ class Pipeline:
             progress = Progress(total, style=style, name=self.name) if style != "off" else None
         comm.bcast(None)  # the ranks start together, once rank 0 has recorded the start
         try:
-            with capture.routing():
+            with preempt.stop_on_signal(), capture.routing():
                 outcome = run_plan(plan, comm, self.store, reporter, progress)
         except BaseException as exc:
             if comm.size > 1:
@@ -336,14 +338,33 @@ class Pipeline:
             if self.echo:
                 print(text.splitlines()[0])
                 print(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
-            runinfo.note(self.folder, passed=summary_mod.passed(frame))
+        interrupted = comm.bcast(preempt.interrupted(outcome.outcomes, plan.todo))
+        if job_log is not None:
+            job_log.end(outcome.statuses, interrupted)
+        if comm.rank == 0:  # tell `ezpipe run` whether every selected step passed
+            wanted = range(len(self.steps)) if todo is None else todo
+            passed = not interrupted and all(outcome.statuses[i] == Status.PASSED for i in wanted)
+            runinfo.note(self.folder, passed=passed)
         self._release()
         self.summary = comm.bcast(frame)
+        if interrupted:
+            self._stopped(outcome.statuses)
         return self.summary
 
     def _release(self) -> None:
         self._lock.release()
         self._schema_written = False  # a later execute() checks, locks and writes again
+
+    def _stopped(self, statuses: list[Status]) -> None:
+        """A stop signal cut the run short: end the process with status 75 (resubmit me)."""
+        left = sum(status != Status.PASSED for status in statuses)
+        message = (
+            f"pipeline {self.name!r} stopped on the job's stop signal with {left} step(s) "
+            "not passed; run it again (the job script resubmits itself when asked) to resume"
+        )
+        if self.comm.rank == 0:
+            print(f"ezpipe: {message}", flush=True)
+        raise preempt.JobInterrupted(message)
 
     def _dry_run(self, plan: Plan) -> pd.DataFrame:
         """Report what ``plan`` would do; writes ``pipeline.dryrun`` and nothing else."""

@@ -47,3 +47,6 @@ class Reporter:
 
     def skipped(self, name: str, cause: str) -> None:
         self._write(f"  ╰─> [SKIP] {name!r} (upstream step {cause!r} did not pass)")
+
+    def interrupted(self, name: str) -> None:
+        self._write(f"  ╰─> [STOP] {name!r}: interrupted by the stop signal, left for a rerun")

@@ -132,6 +132,16 @@ class Scheduler:
             self.running.add(index)
         return index
 
+    def available(self, worker: int) -> int:
+        """About how many steps ``worker`` could be handed now (skipped ones may count)."""
+        if self.policy == "dag":
+            return len(self._ready)
+        if self._phase >= len(self._phases):
+            return 0
+        if self.policy == "static":
+            return len(self._own[self._phase][worker % self.n_workers])
+        return len(self._queues[self._phase])
+
     def _pop_phase_ready(self) -> int | None:
         queue = self._queues[self._phase]
         while queue:

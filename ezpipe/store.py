@@ -21,6 +21,7 @@ record (checksum included) is never trusted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -58,7 +59,8 @@ def checksum(data: bytes) -> str:
 
 def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    folder, name = os.path.split(path)  # strings: pathlib costs ~10 us per operation
+    tmp = os.path.join(folder, f".{name}.{_HOST}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "wb") as handle:
             handle.write(data)
@@ -67,7 +69,8 @@ def write_atomic(path: Path, data: bytes, *, fsync: bool = False) -> None:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
 
 
@@ -77,6 +80,7 @@ class Store:
     def __init__(self, folder: str | os.PathLike[str], *, fsync: bool = False) -> None:
         self.root = Path(folder).expanduser().absolute()
         self.fsync = fsync
+        self._dirs: dict[tuple[str, str], Path] = {}  # step folders, built once (pathlib is slow)
 
     # -- paths ----------------------------------------------------------------------------------
     @property
@@ -103,7 +107,12 @@ class Store:
         return self.root / STEPS_DIR / name
 
     def step_dir(self, name: str, key: str) -> Path:
-        return self.step_root(name) / key[:KEY_LENGTH]
+        folder = self._dirs.get((name, key))
+        if folder is None:
+            if len(self._dirs) >= 100_000:
+                self._dirs.clear()
+            folder = self._dirs[name, key] = self.step_root(name) / key[:KEY_LENGTH]
+        return folder
 
     def result_path(self, name: str, key: str) -> Path:
         return self.step_dir(name, key) / RESULT_FILE
@@ -141,8 +150,12 @@ class Store:
 
     def write_record(self, record: StepRecord) -> None:
         path = self.record_path(record.name, record.key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, record.model_dump_json(indent=1).encode(), fsync=self.fsync)
+        data = record.model_dump_json(indent=1).encode()
+        try:  # the folder usually exists: the result was written there just before
+            write_atomic(path, data, fsync=self.fsync)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, data, fsync=self.fsync)
 
     def read_record(self, name: str, key: str) -> StepRecord | None:
         """The step's record, or None when missing or unreadable (with a warning)."""

@@ -34,6 +34,13 @@ def run_script(
     cmd = [sys.executable, str(script), *args]
     if ranks > 1:
         cmd = [str(BIN / "mpiexec"), "-n", str(ranks), *cmd]
+    return run_command(cmd, timeout=timeout, env=env)
+
+
+def run_command(
+    cmd: list[str], *, timeout: float = 120, env: dict | None = None, cwd: Path = ROOT
+) -> Completed:
+    """Run any command like :func:`run_script`: own session, killed and failed on timeout."""
     full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     proc = subprocess.Popen(
         cmd,
@@ -42,7 +49,7 @@ def run_script(
         text=True,
         env=full_env,
         start_new_session=True,
-        cwd=ROOT,
+        cwd=cwd,
     )
     try:
         out, err = proc.communicate(timeout=timeout)
