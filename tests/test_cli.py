@@ -40,7 +40,7 @@ def test_usage_errors_have_their_own_code(
     assert run_cli() == EXIT_USAGE
     assert run_cli("frobnicate") == EXIT_USAGE
     assert run_cli("summary", str(tmp_path), "--format", "xml") == EXIT_USAGE
-    assert run_cli("status", str(tmp_path), "--", "x") == EXIT_USAGE
+    assert run_cli("status", str(tmp_path), "--", "x") == EXIT_USAGE  # argparse: unrecognized
     assert run_cli("run", str(tmp_path / "missing.py")) == EXIT_USAGE
     script = write_script(tmp_path)
     assert run_cli("run", str(script), "-n", "0") == EXIT_USAGE
