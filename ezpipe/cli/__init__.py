@@ -56,9 +56,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if hasattr(args, "script_args"):
-        args.script_args = extra
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and (not hasattr(args, "script_args") or unknown[0].startswith("-")):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if hasattr(args, "script_args"):  # `ezpipe run SCRIPT -n 4 ARG` works as well as `-- ARG`
+        args.script_args = unknown + extra
     try:
         return int(args.handler(args))
     except BrokenPipeError:  # `ezpipe status DIR | head`: the reader left, not an error
