@@ -28,11 +28,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     # options, so `ezpipe slurm pipeline.py -n 4 -- ARGS` works as well as `-n 4 pipeline.py`.
     stub = sub.add_parser("slurm", help=HELP, add_help=False, prefix_chars="\0")
     stub.add_argument("argv", nargs=argparse.REMAINDER)
-    stub.set_defaults(handler=_parse_and_run)
+    stub.set_defaults(handler=_parse_and_run, script_args=[])
 
 
 def _parse_and_run(stub_args: argparse.Namespace) -> int:
-    return cmd_slurm(build_parser().parse_intermixed_args(stub_args.argv))
+    # main() hands over what followed `--` as script_args: give it back its `--`.
+    argv = [*stub_args.argv, *(["--", *stub_args.script_args] if stub_args.script_args else [])]
+    return cmd_slurm(build_parser().parse_intermixed_args(argv))
 
 
 def build_parser() -> argparse.ArgumentParser:
