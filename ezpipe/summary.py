@@ -67,7 +67,14 @@ def passed(frame: pd.DataFrame) -> bool:
 
 def headline(frame: pd.DataFrame, folder: str) -> str:
     counts = frame["status"].value_counts()
-    word = "Completed" if passed(frame) else "Failed"
+    failed = counts.get(int(Status.FAILED), 0) + counts.get(int(Status.SKIPPED), 0)
+    unfinished = frame["error"].notna() & (frame["status"] == int(Status.NOT_RUN))  # interrupted
+    if passed(frame):
+        word = "Completed"
+    elif failed or unfinished.any():
+        word = "Failed"
+    else:
+        word = "Incomplete"  # only steps left out of this run (run_only) are missing
     parts = [
         f"{int(counts.get(int(s), 0))} {s.label.lower()}"
         for s in (Status.PASSED, Status.FAILED, Status.SKIPPED, Status.NOT_RUN)
