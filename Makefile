@@ -44,10 +44,13 @@ test-mpi: $(STAMP)
 	timeout 900 $(BIN)/mpiexec -n 4 $(PY) -m pytest --with-mpi -m mpi tests/mpi \
 		-p no:cacheprovider -o timeout_method=thread --timeout=300 -q
 
-# The session fixture in tests/slurm/conftest.py starts the cluster and stops it at the
-# end; the trap stops it too if pytest itself is killed (timeout).
+# The session fixture in tests/slurm/conftest.py takes a machine-wide lock, starts the
+# cluster and stops it at the end; the trap stops it too if pytest itself is killed
+# (timeout), only if it gets the same lock: it never stops another checkout's session.
+SLURM_LOCK ?= /tmp/ezpipe-slurm-tests.lock
 test-slurm: $(STAMP)
-	trap 'bash $(SLURM_SCRIPTS)/stop-local-slurm.sh >/dev/null 2>&1' EXIT; \
+	trap 'flock -n $(SLURM_LOCK) bash $(SLURM_SCRIPTS)/stop-local-slurm.sh >/dev/null 2>&1' EXIT; \
+	EZPIPE_SLURM_LOCK=$(SLURM_LOCK) \
 	EZPIPE_SLURM_SCRIPTS=$(abspath $(SLURM_SCRIPTS)) timeout 900 $(PY) -m pytest -m slurm \
 		tests/slurm -p no:cacheprovider --timeout=600 -q --durations=0
 

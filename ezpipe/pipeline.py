@@ -338,10 +338,13 @@ class Pipeline:
             if self.echo:
                 print(text.splitlines()[0])
                 print(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
-            runinfo.note(self.folder, passed=summary_mod.passed(frame))
         interrupted = comm.bcast(preempt.interrupted(outcome.outcomes, plan.todo))
         if job_log is not None:
             job_log.end(outcome.statuses, interrupted)
+        if comm.rank == 0:  # tell `ezpipe run` whether every selected step passed
+            wanted = range(len(self.steps)) if todo is None else todo
+            passed = not interrupted and all(outcome.statuses[i] == Status.PASSED for i in wanted)
+            runinfo.note(self.folder, passed=passed)
         self._release()
         self.summary = comm.bcast(frame)
         if interrupted:

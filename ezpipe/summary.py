@@ -62,13 +62,19 @@ def summary_frame(
 
 
 def passed(frame: pd.DataFrame) -> bool:
-    """No step failed or was skipped (steps left out by ``run_only`` do not count)."""
-    return not bool(frame["status"].isin([int(Status.FAILED), int(Status.SKIPPED)]).any())
+    return bool((frame["status"] == int(Status.PASSED)).all())
 
 
 def headline(frame: pd.DataFrame, folder: str) -> str:
     counts = frame["status"].value_counts()
-    word = "Completed" if passed(frame) else "Failed"
+    failed = counts.get(int(Status.FAILED), 0) + counts.get(int(Status.SKIPPED), 0)
+    unfinished = frame["error"].notna() & (frame["status"] == int(Status.NOT_RUN))  # interrupted
+    if passed(frame):
+        word = "Completed"
+    elif failed or unfinished.any():
+        word = "Failed"
+    else:
+        word = "Incomplete"  # only steps left out of this run (run_only) are missing
     parts = [
         f"{int(counts.get(int(s), 0))} {s.label.lower()}"
         for s in (Status.PASSED, Status.FAILED, Status.SKIPPED, Status.NOT_RUN)

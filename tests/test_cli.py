@@ -40,7 +40,7 @@ def test_usage_errors_have_their_own_code(
     assert run_cli() == EXIT_USAGE
     assert run_cli("frobnicate") == EXIT_USAGE
     assert run_cli("summary", str(tmp_path), "--format", "xml") == EXIT_USAGE
-    assert run_cli("status", str(tmp_path), "--", "x") == EXIT_USAGE
+    assert run_cli("status", str(tmp_path), "--", "x") == EXIT_USAGE  # argparse: unrecognized
     assert run_cli("run", str(tmp_path / "missing.py")) == EXIT_USAGE
     script = write_script(tmp_path)
     assert run_cli("run", str(script), "-n", "0") == EXIT_USAGE
@@ -67,7 +67,7 @@ def test_run_in_process_reports_failures(
 def test_run_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     script = write_script(tmp_path)
     folder = str(tmp_path / "f")
-    assert run_cli("run", str(script), "--run-only", "work_[013]", "--", folder) == EXIT_OK
+    assert run_cli("run", str(script), "--run-only", "work_[013]", folder) == EXIT_OK  # no --
     assert run_cli("run", str(script), "--dry-run", "--", folder) == EXIT_OK
     assert "Dry run @" in capsys.readouterr().out
     assert run_cli("run", str(script), "--", folder) == EXIT_STEPS_FAILED

@@ -52,15 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     extra: list[str] = []
-    if "--" in argv:  # `ezpipe run SCRIPT -n 4 -- ARGS`: ARGS go to the script untouched
+    if argv[:1] == ["run"] and "--" in argv:  # `ezpipe run SCRIPT -n 4 -- ARGS`: to the script
         cut = argv.index("--")
         argv, extra = argv[:cut], argv[cut + 1 :]
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if extra and not hasattr(args, "script_args"):
-        parser.error(f"`ezpipe {args.command}` takes no arguments after `--`")
-    if hasattr(args, "script_args"):
-        args.script_args = extra
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and (not hasattr(args, "script_args") or unknown[0].startswith("-")):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if hasattr(args, "script_args"):  # `ezpipe run SCRIPT -n 4 ARG` works as well as `-- ARG`
+        args.script_args = unknown + extra
     try:
         return int(args.handler(args))
     except BrokenPipeError:  # `ezpipe status DIR | head`: the reader left, not an error
