@@ -357,9 +357,9 @@ class Pipeline:
         except OSError as exc:
             log.error("could not write the summary files: %s", exc)
             text = summary_mod.headline(frame, self.folder)
-        if self.echo:
-            print(text.splitlines()[0])
-            print(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
+        reporter = Reporter(0, enabled=self.echo)
+        reporter.text(text.splitlines()[0])
+        reporter.text(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
         return frame
 
     @contextlib.contextmanager
@@ -385,8 +385,7 @@ class Pipeline:
             f"pipeline {self.name!r} stopped on the job's stop signal with {left} step(s) "
             "not passed; run it again (the job script resubmits itself when asked) to resume"
         )
-        if self.comm.rank == 0:
-            print(f"ezpipe: {message}", flush=True)
+        Reporter(self.comm.rank, enabled=self.comm.rank == 0).text(f"ezpipe: {message}")
         raise preempt.JobInterrupted(message)
 
     def _dry_run(self, plan: Plan) -> pd.DataFrame:
@@ -411,8 +410,7 @@ class Pipeline:
                 self.store.write_text(self.store.dry_run_path, text)
             except OSError as exc:
                 log.error("could not write the dry-run report: %s", exc)
-            if self.echo:
-                print(text, end="")
+            Reporter(0, enabled=self.echo).text(text)
             runinfo.note(self.folder, passed=True, dry_run=True)
         return pd.DataFrame(comm.bcast(rows))
 

@@ -313,3 +313,23 @@ def test_a_skip_over_an_earlier_pass_shows_as_skip(
     assert run_cli("show", str(folder), "downstream") == EXIT_OK  # its stored result is valid
     out = capsys.readouterr().out
     assert "latest run  SKIP: upstream 'upstream' did not pass" in out
+
+
+def test_clean_refuses_while_a_run_holds_the_folder(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hold = (
+        "import sys, time; from pathlib import Path; from ezpipe.lock import FolderLock;"
+        "FolderLock(Path(sys.argv[1])).acquire(); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert run_cli("clean", str(folder), "--yes") == EXIT_ERROR
+        assert f"pid {holder.pid}" in capsys.readouterr().err
+        assert (folder / "steps" / "work_1").exists()
+    finally:
+        holder.kill()
+        holder.wait()
