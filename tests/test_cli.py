@@ -14,6 +14,7 @@ from _observe import FAILED, N_STEPS, PASSED, SKIPPED, build, run_cli, write_scr
 
 from ezpipe.cli import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
 
+BROKEN = {"now": False}
 COMMANDS = ["run", "status", "show", "summary", "clean", "graph", "timeline"]
 
 
@@ -284,14 +285,15 @@ def test_a_skip_over_an_earlier_pass_shows_as_skip(
     from ezpipe import Pipeline
 
     folder = tmp_path / "p"
-    broken = {"now": False}
+    broken = BROKEN  # a global, not a closure variable: not part of the key
+    broken["now"] = False
 
     def define() -> Pipeline:
         pipeline = Pipeline(folder, echo=False, progress=False)
 
         @pipeline.step
         def upstream():
-            if broken["now"]:
+            if BROKEN["now"]:
                 raise OSError("disk gone")
             return 1
 
