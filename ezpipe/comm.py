@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -245,6 +246,15 @@ def world() -> Comm:
     return comm
 
 
+def ok_to_send(obj: Any) -> bool:
+    """Whether ``obj`` survives pickling (an exception may not)."""
+    try:
+        pickle.dumps(obj)
+    except Exception:
+        return False
+    return True
+
+
 def root_call(comm: Comm, fn: Callable[[], T]) -> T:
     """Run ``fn`` on rank 0 only; its result, or its exception, reaches every rank."""
     outcome: tuple[bool, Any] = (True, None)
@@ -253,6 +263,8 @@ def root_call(comm: Comm, fn: Callable[[], T]) -> T:
             outcome = (True, fn())
         except Exception as exc:  # every rank re-raises it below
             outcome = (False, exc)
+    if comm.rank == 0 and not ok_to_send(outcome):
+        outcome = (False, RuntimeError(f"on rank 0: {outcome[1]!r}"))  # not picklable as is
     ok, value = comm.bcast(outcome)
     if not ok:
         raise value

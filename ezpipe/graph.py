@@ -100,7 +100,8 @@ def assign_keys(steps: Sequence[Step], order: Sequence[int]) -> None:
         step.key = step_key(
             function_fingerprint(definition.func),
             arguments,
-            (steps[d].key for d in step.after),
+            # every upstream key, also those whose argument exclude_from_key leaves out
+            (steps[d].key for d in step.dependencies),
             definition.version,
             definition.exclude_from_key,
         )

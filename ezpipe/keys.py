@@ -133,6 +133,23 @@ def _source_without_decorators(func: Callable[..., Any]) -> str:
     return source
 
 
+def _closure_value(cell: types.CellType) -> bytes:
+    """A closure variable is an input like an argument (factories: ``make_step(k)``).
+
+    Values that cannot be hashed (open files, locks, the pipeline itself) count by
+    their type only."""
+    try:
+        value = cell.cell_contents
+    except ValueError:  # an empty cell: the variable is not assigned yet
+        return b"<empty>"
+    if type(value).__module__.startswith("ezpipe"):  # a pipeline or step: not data
+        return _type_name(value).encode()
+    try:
+        return _digest(value)
+    except Exception:
+        return _type_name(value).encode()
+
+
 _FINGERPRINTS: dict[Callable[..., Any], str] = {}
 
 
@@ -149,6 +166,8 @@ def function_fingerprint(func: Callable[..., Any]) -> str:
     code = getattr(target, "__code__", None)
     if code is not None:
         _code_bytes(code, out)
+        for cell in getattr(target, "__closure__", None) or ():
+            out.append(_closure_value(cell))
     else:
         out.append(repr(target).encode())
     digest = hashlib.sha256(b"\x00".join(out)).hexdigest()

@@ -69,7 +69,7 @@ class LookupHandle:
             raise StepFailedError(
                 record.name, record.error_type, record.error_message, record.traceback
             )
-        return self.pipeline.get_result(self.step)
+        return self.pipeline.store.load_result(self.step.name, self.step.key)
 
     def clear_cache(self, downstream: bool = True) -> list[str]:
         """Delete this entry (and, by default, every step depending on it); the names cleared."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, overload
 
 import pandas as pd
@@ -32,7 +33,7 @@ from .lookup import LookupHandle
 from .progress import Progress, choose_style
 from .records import Mode, Status, StepRecord
 from .reporter import Reporter
-from .runner import HOST, Plan, StepExecutor, plan_modes
+from .runner import HOST, Plan, RunOutcome, StepExecutor, plan_modes
 from .runner import run as run_plan
 from .scheduler import POLICIES
 from .steps import PlaceHolder, Step, StepFunction, as_pickle_step, check_name, raise_foreign
@@ -286,6 +287,10 @@ class Pipeline:
         ``max_concurrent``: at most this many steps running at once.
         ``ezpipe run``'s options, passed through the environment, override these.
         """
+        policy = policy or self.policy
+        if policy not in POLICIES:  # checked on every rank: rank 0 alone must never raise
+            raise ValueError(f"unknown scheduling policy {policy!r}; use one of {POLICIES}")
+        style = choose_style(self.progress, sys.stderr)
         options = control.resolve_options(
             dry_run, run_only, from_step, max_concurrent or self.max_concurrent, mode or self.mode
         )
@@ -298,7 +303,7 @@ class Pipeline:
             frozen,
             modes,
             forced,
-            policy=policy or self.policy,
+            policy=policy,
             max_concurrent=options.max_concurrent,
             todo=todo,
             tee_output=capture.tee_enabled(self.tee_output),
@@ -312,10 +317,10 @@ class Pipeline:
         hosts = comm.allgather(HOST)
         progress = None
         if comm.rank == 0:
-            record = runinfo.started(self.store, self.name, comm.size, hosts, options.as_dict())
-            style = choose_style(self.progress, sys.stderr)
-            total = len(self.steps) if todo is None else len(todo)
-            progress = Progress(total, style=style, name=self.name) if style != "off" else None
+            with self._fatal_on_root("record the start of the run"):
+                record = runinfo.started(self.store, self.name, comm.size, hosts, options.as_dict())
+                total = len(self.steps) if todo is None else len(todo)
+                progress = Progress(total, style=style, name=self.name) if style != "off" else None
         comm.bcast(None)  # the ranks start together, once rank 0 has recorded the start
         try:
             with preempt.stop_on_signal(), capture.routing():
@@ -328,16 +333,8 @@ class Pipeline:
         self._statuses = outcome.statuses
         frame = None
         if comm.rank == 0:
-            runinfo.finished(self.store, record, [int(s) for s in outcome.statuses])
-            frame = summary_mod.summary_frame(self.steps, outcome.outcomes, self.store)
-            try:
-                text = summary_mod.write(self.store, frame)
-            except OSError as exc:
-                log.error("could not write the summary files: %s", exc)
-                text = summary_mod.headline(frame, self.folder)
-            if self.echo:
-                print(text.splitlines()[0])
-                print(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
+            with self._fatal_on_root("write the summary"):
+                frame = self._report(record, outcome)
         interrupted = comm.bcast(preempt.interrupted(outcome.outcomes, plan.todo))
         if job_log is not None:
             job_log.end(outcome.statuses, interrupted)
@@ -351,6 +348,32 @@ class Pipeline:
             self._stopped(outcome.statuses)
         return self.summary
 
+    def _report(self, record: dict[str, Any], outcome: RunOutcome) -> pd.DataFrame:
+        """Rank 0 after a run: run record, summary table, its files and its printout."""
+        runinfo.finished(self.store, record, [int(s) for s in outcome.statuses])
+        frame = summary_mod.summary_frame(self.steps, outcome.outcomes, self.store)
+        try:
+            text = summary_mod.write(self.store, frame)
+        except OSError as exc:
+            log.error("could not write the summary files: %s", exc)
+            text = summary_mod.headline(frame, self.folder)
+        reporter = Reporter(0, enabled=self.echo)
+        reporter.text(text.splitlines()[0])
+        reporter.text(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
+        return frame
+
+    @contextlib.contextmanager
+    def _fatal_on_root(self, what: str) -> Iterator[None]:
+        """Rank-0-only work between collectives: if it fails, end the job with a message
+        rather than leave the other ranks waiting in the next collective."""
+        try:
+            yield
+        except BaseException as exc:
+            if self.comm.size > 1:
+                self.comm.abort(f"rank 0 could not {what}: {type(exc).__name__}: {exc}")
+            self._release()
+            raise
+
     def _release(self) -> None:
         self._lock.release()
         self._schema_written = False  # a later execute() checks, locks and writes again
@@ -362,8 +385,7 @@ class Pipeline:
             f"pipeline {self.name!r} stopped on the job's stop signal with {left} step(s) "
             "not passed; run it again (the job script resubmits itself when asked) to resume"
         )
-        if self.comm.rank == 0:
-            print(f"ezpipe: {message}", flush=True)
+        Reporter(self.comm.rank, enabled=self.comm.rank == 0).text(f"ezpipe: {message}")
         raise preempt.JobInterrupted(message)
 
     def _dry_run(self, plan: Plan) -> pd.DataFrame:
@@ -388,8 +410,7 @@ class Pipeline:
                 self.store.write_text(self.store.dry_run_path, text)
             except OSError as exc:
                 log.error("could not write the dry-run report: %s", exc)
-            if self.echo:
-                print(text, end="")
+            Reporter(0, enabled=self.echo).text(text)
             runinfo.note(self.folder, passed=True, dry_run=True)
         return pd.DataFrame(comm.bcast(rows))
 
@@ -413,25 +434,7 @@ class Pipeline:
         """The step's result, loaded from the cache; a clear error when there is none."""
         target = self._resolve(step)
         self.freeze()
-        record = self.store.read_record(target.name, target.key)
-        if record is None:
-            raise ResultNotAvailableError(
-                f"step {target.name!r} has no result for its current definition in "
-                f"{self.folder}: it has not been run (call execute())"
-            )
-        if record.status == Status.FAILED:
-            raise ResultNotAvailableError(
-                f"step {target.name!r} failed on rank {record.rank}: {record.error_message}"
-            )
-        if record.status == Status.SKIPPED:
-            raise ResultNotAvailableError(
-                f"step {target.name!r} was skipped because upstream step "
-                f"{record.skipped_because!r} did not pass"
-            )
-        try:
-            return self.store.load_result(record)
-        except StoreError as exc:
-            raise ResultNotAvailableError(str(exc)) from exc
+        return self.store.load_result(target.name, target.key)
 
     def lookup(self, step: Step | PlaceHolder | str) -> LookupHandle:
         """A handle on the cache entry of the step's current definition."""

@@ -50,3 +50,7 @@ class Reporter:
 
     def interrupted(self, name: str) -> None:
         self._write(f"  ╰─> [STOP] {name!r}: interrupted by the stop signal, left for a rerun")
+
+    def text(self, text: str) -> None:
+        """A block the run shows as a whole: the summary table, the dry-run report."""
+        self._write(text.rstrip("\n"))

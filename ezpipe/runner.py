@@ -26,6 +26,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn, Protocol
 
+import cloudpickle
+
 from . import capture, preempt
 from .comm import Backoff, Comm
 from .graph import FrozenGraph
@@ -118,6 +120,13 @@ def _os_exit_as_exception() -> Iterator[None]:
         os._exit = real_exit
 
 
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__name__} whose message cannot be shown>"
+
+
 class StepExecutor:
     """Runs steps on this rank: cache check, inputs, call, result, record."""
 
@@ -126,7 +135,7 @@ class StepExecutor:
         self.store = store
         self.reporter = reporter
         self.rank = rank
-        self._inputs: OrderedDict[str, Any] = OrderedDict()  # small LRU of loaded results
+        self._inputs: OrderedDict[str, bytes] = OrderedDict()  # small LRU of input bytes
         self._log_path: str | None = None  # captured output of the step being recorded
 
     def _record(self, step: Step, status: Status, **fields: Any) -> StepRecord:
@@ -157,6 +166,15 @@ class StepExecutor:
         return None
 
     def run(self, index: int) -> Outcome:
+        """One step's outcome; whatever goes wrong becomes that step's failure."""
+        try:
+            return self._run(index)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a cache folder that cannot be read, say
+            return self._fail(self.plan.steps[index], time.time(), exc, "ezpipe could not run it: ")
+
+    def _run(self, index: int) -> Outcome:
         step = self.plan.steps[index]
         mode = self.plan.modes[index]
         self._log_path = None
@@ -192,10 +210,8 @@ class StepExecutor:
                 value = step.func(*args, **kwargs)
         except preempt.StepInterrupted:
             return self._interrupted(step, start)
-        except KeyboardInterrupt as exc:
-            self._log_path = output.written_path
-            self._fail(step, start, exc)
-            raise
+        except KeyboardInterrupt:
+            raise  # the user stopped the run: no record, so a rerun computes the step
         except BaseException as exc:  # SystemExit too: a step never ends the run
             self._log_path = output.written_path
             if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
@@ -230,7 +246,11 @@ class StepExecutor:
 
     def _fail(self, step: Step, start: float, exc: BaseException, prefix: str = "") -> Outcome:
         end = time.time()
-        message = f"{prefix}{type(exc).__name__}: {exc}"
+        message = f"{prefix}{type(exc).__name__}: {_safe_str(exc)}"
+        try:
+            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        except Exception:  # an exception whose __str__ itself raises
+            trace = message
         record = self._record(
             step,
             Status.FAILED,
@@ -239,7 +259,7 @@ class StepExecutor:
             duration=end - start,
             error_type=type(exc).__qualname__,
             error_message=message,
-            traceback="".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+            traceback=trace,
         )
         try:
             self.store.write_record(record)
@@ -257,17 +277,20 @@ class StepExecutor:
         return {**record.outcome(), "interrupted": True, "error_message": message}
 
     def _load_input(self, upstream: Step) -> Any:
-        if upstream.key in self._inputs:
+        """A fresh copy of an upstream result: steps may change their inputs freely.
+
+        The verified bytes are kept (a small LRU), never the objects, so one step's
+        mutation can never reach another step.
+        """
+        data = self._inputs.get(upstream.key)
+        if data is None:
+            data = self.store.passed_bytes(upstream.name, upstream.key)
+            self._inputs[upstream.key] = data
+            if len(self._inputs) > 16:
+                self._inputs.popitem(last=False)
+        else:
             self._inputs.move_to_end(upstream.key)
-            return self._inputs[upstream.key]
-        record = self.store.read_record(upstream.name, upstream.key)
-        if record is None or record.status != Status.PASSED:
-            raise LookupError(f"step {upstream.name!r} has no passed result in the cache")
-        value = self.store.load_result(record)
-        self._inputs[upstream.key] = value
-        if len(self._inputs) > 16:
-            self._inputs.popitem(last=False)
-        return value
+        return cloudpickle.loads(data)
 
 
 # ---------------------------------------------------------------------------------------------

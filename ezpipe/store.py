@@ -34,7 +34,7 @@ from typing import Any
 import cloudpickle
 from pydantic import ValidationError
 
-from .errors import StoreError
+from .errors import ResultNotAvailableError, StoreError
 from .keys import KEY_LENGTH
 from .records import RunRecord, Status, StepRecord
 
@@ -184,12 +184,15 @@ class Store:
     def read_result_bytes(self, record: StepRecord) -> bytes | None:
         """The result's bytes if they match the record's checksum, else None (warned)."""
         path = self.result_path(record.name, record.key)
+        if record.checksum is None:
+            log.warning("record of %s has no checksum: not trusting its result", path)
+            return None
         try:
             data = path.read_bytes()
-        except FileNotFoundError:
-            log.warning("result file %s is missing although its record says passed", path)
+        except OSError as exc:
+            log.warning("cannot read result file %s although its record says passed: %s", path, exc)
             return None
-        if record.checksum is not None and checksum(data) != record.checksum:
+        if checksum(data) != record.checksum:
             log.warning("result file %s does not match its checksum: treating it as missing", path)
             return None
         return data
@@ -203,14 +206,34 @@ class Store:
             return None
         return record
 
-    def load_result(self, record: StepRecord) -> Any:
+    def passed_bytes(self, name: str, key: str) -> bytes:
+        """The verified pickled result of a passed step, or an error that says why not."""
+        record = self.read_record(name, key)
+        if record is None:
+            raise ResultNotAvailableError(
+                f"step {name!r} has no result for its current definition in {self.root}: "
+                "it has not been run (call execute())"
+            )
+        if record.status == Status.FAILED:
+            raise ResultNotAvailableError(
+                f"step {name!r} failed on rank {record.rank}: {record.error_message}"
+            )
+        if record.status == Status.SKIPPED:
+            raise ResultNotAvailableError(
+                f"step {name!r} was skipped because upstream step "
+                f"{record.skipped_because!r} did not pass"
+            )
         data = self.read_result_bytes(record)
         if data is None:
-            raise StoreError(
-                f"the result of step {record.name!r} at {self.result_path(record.name, record.key)}"
-                " is missing or corrupt"
+            raise ResultNotAvailableError(
+                f"the result of step {name!r} at {self.result_path(name, key)} is missing or "
+                "corrupt (the next run recomputes it)"
             )
-        return cloudpickle.loads(data)
+        return data
+
+    def load_result(self, name: str, key: str) -> Any:
+        """The unpickled result of a passed step, or :class:`ResultNotAvailableError`."""
+        return cloudpickle.loads(self.passed_bytes(name, key))
 
     def clear(self, name: str, key: str | None = None) -> bool:
         """Delete one entry (or every key of a step); True if anything was removed."""

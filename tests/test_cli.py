@@ -14,6 +14,7 @@ from _observe import FAILED, N_STEPS, PASSED, SKIPPED, build, run_cli, write_scr
 
 from ezpipe.cli import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
 
+BROKEN = {"now": False}
 COMMANDS = ["run", "status", "show", "summary", "clean", "graph", "timeline"]
 
 
@@ -284,14 +285,15 @@ def test_a_skip_over_an_earlier_pass_shows_as_skip(
     from ezpipe import Pipeline
 
     folder = tmp_path / "p"
-    broken = {"now": False}
+    broken = BROKEN  # a global, not a closure variable: not part of the key
+    broken["now"] = False
 
     def define() -> Pipeline:
         pipeline = Pipeline(folder, echo=False, progress=False)
 
         @pipeline.step
         def upstream():
-            if broken["now"]:
+            if BROKEN["now"]:
                 raise OSError("disk gone")
             return 1
 
@@ -313,3 +315,23 @@ def test_a_skip_over_an_earlier_pass_shows_as_skip(
     assert run_cli("show", str(folder), "downstream") == EXIT_OK  # its stored result is valid
     out = capsys.readouterr().out
     assert "latest run  SKIP: upstream 'upstream' did not pass" in out
+
+
+def test_clean_refuses_while_a_run_holds_the_folder(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    hold = (
+        "import sys, time; from pathlib import Path; from ezpipe.lock import FolderLock;"
+        "FolderLock(Path(sys.argv[1])).acquire(); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", hold, str(folder)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert run_cli("clean", str(folder), "--yes") == EXIT_ERROR
+        assert f"pid {holder.pid}" in capsys.readouterr().err
+        assert (folder / "steps" / "work_1").exists()
+    finally:
+        holder.kill()
+        holder.wait()

@@ -101,3 +101,19 @@ def test_missing_nested_folder_is_created(tmp_path):
     pipeline, _ = diamond(tmp_path / "a" / "b" / "c")
     pipeline.initialize_schema()
     assert (tmp_path / "a" / "b" / "c" / "pipeline.schema").is_file()
+
+
+def test_an_excluded_argument_still_carries_its_upstream_key(tmp_path):
+    keys = []
+    for value in (1, 2):
+        pipeline = Pipeline(tmp_path / "x", "x")
+        up = pipeline.step(name="up")(lambda v: v)(value)
+
+        @pipeline.step(exclude_from_key=["data"])
+        def down(data):
+            return data * 10
+
+        step = down(up)
+        pipeline.freeze()
+        keys.append(step.key)
+    assert keys[0] != keys[1]

@@ -132,3 +132,14 @@ def test_decorator_options_do_not_change_the_fingerprint(tmp_path):
     namespace = {}
     exec(compile(path.read_text(), str(path), "exec"), namespace)
     assert function_fingerprint(namespace["f"]) not in fingerprints
+
+
+def test_closure_variables_are_part_of_the_fingerprint():
+    def make(k):
+        def scaled(x):
+            return x * k
+
+        return scaled
+
+    assert function_fingerprint(make(2)) == function_fingerprint(make(2))
+    assert function_fingerprint(make(2)) != function_fingerprint(make(3))

@@ -224,3 +224,74 @@ def test_an_unusable_folder_is_a_clear_error(tmp_path):
     pipeline, _ = reference(blocker / "sub", echo=False)
     with pytest.raises(StoreError, match="cannot create the pipeline folder"):
         pipeline.execute()
+
+
+def test_steps_get_their_own_copy_of_an_input(folder):
+    pipeline = Pipeline(folder, echo=False)
+
+    @pipeline.step
+    def base():
+        return [1, 2, 3]
+
+    @pipeline.step
+    def grow(xs, k):
+        xs.append(k)
+        return xs
+
+    shared = base()
+    grown = [grow(shared, k) for k in range(3)]
+    pipeline.execute()
+    assert [pipeline.get_result(s) for s in grown] == [[1, 2, 3, k] for k in range(3)]
+
+
+def test_a_keyboard_interrupt_stops_the_run_and_leaves_no_record(folder):
+    pipeline = Pipeline(folder, echo=False)
+
+    @pipeline.step
+    def stop():
+        raise KeyboardInterrupt
+
+    step = stop()
+    with pytest.raises(KeyboardInterrupt):
+        pipeline.execute()
+    assert pipeline.record(step) is None  # a rerun computes it; no cached "failure"
+
+
+def test_an_exception_that_cannot_be_printed_is_still_a_step_failure(folder):
+    pipeline = Pipeline(folder, echo=False)
+
+    class Nasty(Exception):
+        def __str__(self):
+            raise RuntimeError("no str for you")
+
+    @pipeline.step
+    def bad():
+        raise Nasty
+
+    @pipeline.step
+    def good():
+        return 1
+
+    bad(), good()
+    frame = pipeline.execute().set_index("name")
+    assert frame["status"].to_dict() == {"bad": 1, "good": 0}
+    assert "Nasty" in frame.loc["bad", "error"]
+
+
+def test_an_unreadable_cached_result_is_recomputed(folder):
+    first, _ = reference(folder, echo=False)
+    first.execute()
+    result = first.lookup("alpha").paths.result
+    result.unlink()
+    result.mkdir()  # unreadable as a file
+    second, _ = reference(folder, echo=False)
+    frame = second.execute().set_index("name")
+    assert frame.loc["alpha", "status"] == 1  # cannot overwrite a folder: a clear failure
+    assert "could not store the result" in frame.loc["alpha", "error"]
+    assert frame.loc["beta", "cached"] and frame.loc["gamma", "status"] == 2
+
+
+def test_a_bad_policy_is_refused_by_execute(folder):
+    pipeline, _ = reference(folder, echo=False)
+    with pytest.raises(ValueError, match="policy"):
+        pipeline.execute(policy="fastest")

@@ -27,7 +27,7 @@ def test_result_round_trip(tmp_path):
     store = Store(tmp_path)
     record = passed_record(store, "a", "f" * 64, {"x": [1, 2]})
     assert store.valid_record("a", "f" * 64) == record
-    assert store.load_result(record) == {"x": [1, 2]}
+    assert store.load_result("a", "f" * 64) == {"x": [1, 2]}
     assert store.result_path("a", "f" * 64).parent.name == "f" * 16
 
 

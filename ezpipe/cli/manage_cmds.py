@@ -7,6 +7,8 @@ import shutil
 import sys
 
 from .. import folderview
+from ..errors import LockedError
+from ..lock import FolderLock
 from ..records import Status
 from ..store import STEPS_DIR
 from . import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, add_folder
@@ -31,13 +33,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_clean(args: argparse.Namespace) -> int:
     view = folderview.load(args.folder)
-    if view.run_state() == "running":
-        print(
-            f"ezpipe clean: error: a run is still going in {view.store.root} "
-            f"(pid {view.run.pid if view.run else '?'}); wait for it or stop it first",
-            file=sys.stderr,
-        )
+    lock = FolderLock(view.store.root)
+    try:
+        lock.acquire()  # a run anywhere (another host too) holds it while it writes
+    except LockedError as exc:
+        print(f"ezpipe clean: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    try:
+        return _clean(view, args)
+    finally:
+        lock.release()
+
+
+def _clean(view: folderview.FolderView, args: argparse.Namespace) -> int:
     names = list(args.steps)
     if args.failed:
         names += [s.name for s in view.steps if s.status in (Status.FAILED, Status.SKIPPED)]
@@ -61,7 +69,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
         return EXIT_CANCELLED
     store = view.store
     if everything:
-        shutil.rmtree(store.root / STEPS_DIR, ignore_errors=True)
+        shutil.rmtree(store.root / STEPS_DIR)
         for path in (
             store.summary_path,
             store.summary_json_path,
