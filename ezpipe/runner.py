@@ -350,8 +350,9 @@ class Coordinator:
                     self.progress.settled(
                         outcome["status"], outcome.get("cached", False), len(skipped)
                     )
-        # Served first when work is scarce: the rank that just reported holds the results it
-        # made in memory, so a chain stays on one rank (W2 in docs/benchmarks.md).
+        # Served first when work is scarce: the rank that just reported is awake and polling
+        # (others may sleep in their back-off), so a chain stays on one rank (W2 in
+        # docs/benchmarks.md).
         self.idle.appendleft(rank)
 
     def _learn(self, index: int, outcome: Outcome) -> None:
