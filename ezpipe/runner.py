@@ -312,9 +312,8 @@ class Coordinator:
         self.progress = progress
         self.workers = list(workers)
         self._position = {rank: pos for pos, rank in enumerate(self.workers)}
-        deps = [step.dependencies for step in plan.steps]
         self.scheduler = Scheduler(
-            deps,
+            plan.frozen.dependencies,
             plan.frozen.phases,
             len(self.workers),
             plan.policy,
