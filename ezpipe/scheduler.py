@@ -79,7 +79,6 @@ class Scheduler:
                 for j, index in enumerate(phase):
                     lanes[j % n_workers].append(index)
                 self._own.append([lane[::-1] for lane in lanes])  # pop() from the end
-        self._ready_flags = [False] * n
         for index in sorted(selected):
             if self._waiting[index] == 0:
                 self._make_ready(index, rank)
@@ -97,7 +96,6 @@ class Scheduler:
         return level
 
     def _make_ready(self, index: int, rank: list[int] | None) -> None:
-        self._ready_flags[index] = True
         if self.policy == "dag":
             assert rank is not None
             heapq.heappush(self._ready, (-rank[index], index))
@@ -106,10 +104,6 @@ class Scheduler:
     @property
     def finished(self) -> bool:
         return self._finished == self._todo_total
-
-    @property
-    def current_phase(self) -> int:
-        return self._phase
 
     def next_for(self, worker: int) -> int | None:
         """A step for ``worker`` to run now, or None if none is ready for it."""
@@ -169,7 +163,7 @@ class Scheduler:
                 if self.status[child] != Status.NOT_RUN or not self._in_todo(child):
                     continue
                 self._settle(child, Status.SKIPPED)
-                self.skip_cause[child] = self.skip_cause.get(index, index)
+                self.skip_cause[child] = index  # the failed step itself, for every descendant
                 skipped.append(child)
                 stack.extend(self.dependents[child])
         self._skip_empty_phases()
