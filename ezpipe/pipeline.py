@@ -357,9 +357,11 @@ class Pipeline:
         except OSError as exc:
             log.error("could not write the summary files: %s", exc)
             text = summary_mod.headline(frame, self.folder)
-        reporter = Reporter(0, enabled=self.echo)
-        reporter.text(text.splitlines()[0])
-        reporter.text(summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS))
+        if self.echo:  # the file's text when short; its head and tail when long
+            if len(frame) > summary_mod.PRINT_ROWS:
+                table = summary_mod.render(frame, self.folder, summary_mod.PRINT_ROWS)
+                text = f"{text.splitlines()[0]}\n{table}"
+            Reporter(0).text(text)
         return frame
 
     @contextlib.contextmanager
