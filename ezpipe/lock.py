@@ -91,8 +91,7 @@ class FolderLock:
                         return
                     raise
         except BaseException:
-            if fd is not None:
-                os.close(fd)
+            os.close(fd)
             raise
         previous = self.read_holder()
         if previous:
