@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import DefinitionError
+from .graph import reachable
 from .records import Mode, Status
 from .steps import Step
 
@@ -103,14 +104,7 @@ def environment(options: Options) -> dict[str, str]:
 
 def ancestors(steps: Sequence[Step], indices: Iterable[int]) -> set[int]:
     """The given steps and every step they depend on, transitively."""
-    seen: set[int] = set()
-    stack = list(indices)
-    while stack:
-        index = stack.pop()
-        if index not in seen:
-            seen.add(index)
-            stack.extend(steps[index].dependencies)
-    return seen
+    return reachable(indices, lambda index: steps[index].dependencies)
 
 
 def select(steps: Sequence[Step], run_only: Sequence[str] | None) -> list[int] | None:

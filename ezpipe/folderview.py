@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EzpipeError
+from .graph import reachable
 from .records import RunRecord, Status, StepRecord
 from .store import RECORD_FILE, Store
 
@@ -81,13 +82,7 @@ class FolderView:
         for step in self.steps:
             for dep in step.depends_on:
                 children.setdefault(dep, []).append(step.name)
-        seen: set[str] = set()
-        stack = list(names)
-        while stack:
-            name = stack.pop()
-            if name not in seen:
-                seen.add(name)
-                stack.extend(children.get(name, ()))
+        seen = reachable(names, lambda name: children.get(name, ()))
         return [s.name for s in self.steps if s.name in seen]
 
     def run_state(self) -> str:

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import networkx as nx
 
@@ -20,6 +20,7 @@ from .keys import StepRef, function_fingerprint, step_key
 from .steps import Step, substitute
 
 REPR_LIMIT = 200
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,19 @@ class FrozenGraph:
 
     def descendants(self, index: int) -> set[int]:
         return nx.descendants(self.graph, index)
+
+
+def reachable(roots: Iterable[T], neighbours: Callable[[T], Iterable[T]]) -> set[T]:
+    """``roots`` and everything reachable from them (used on step indices and on names
+    read back from a folder, where no frozen graph exists)."""
+    seen: set[T] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(neighbours(node))
+    return seen
 
 
 def build_graph(deps: Sequence[Sequence[int]]) -> nx.DiGraph:
