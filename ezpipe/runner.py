@@ -326,6 +326,7 @@ class Coordinator:
         self.stopped = 0
         self._seen: dict[object, tuple[int, float]] = {}  # step function -> (runs, longest)
         self.interrupted = False  # a worker's step was cut short by a stop signal
+        self.skip_records: list[StepRecord] = []
 
     @property
     def stopping(self) -> bool:
@@ -397,15 +398,20 @@ class Coordinator:
             phase=step.phase,
             skipped_because=cause,
         )
-        try:
-            # A skip says nothing about the step itself: keep an earlier outcome of the
-            # same definition (a valid result stays reusable once the upstream passes).
-            if not self.store.record_path(step.name, step.key).exists():
-                self.store.write_record(record)
-        except OSError as exc:
-            log.error("could not write the skip record of %r: %s", step.name, exc)
+        self.skip_records.append(record)  # written after the run: no disk I/O while dispatching
         self.outcomes[index] = record.outcome()
         self.reporter.skipped(step.name, cause)
+
+    def write_skip_records(self) -> None:
+        """Record each skip, unless the folder holds an outcome of the same definition
+        (a skip says nothing about the step itself: a valid result stays reusable)."""
+        for record in self.skip_records:
+            try:
+                if not self.store.record_path(record.name, record.key).exists():
+                    self.store.write_record(record)
+            except OSError as exc:
+                log.error("could not write the skip record of %r: %s", record.name, exc)
+        self.skip_records.clear()
 
     def assignments(self) -> list[tuple[int, Batch]]:
         """(rank, batch of step indices or STOP) for idle workers that can be given work now."""
@@ -540,7 +546,10 @@ def run(
             _run_rank0(coordinator, executor, comm)
     else:
         work(executor, MPIChannel(comm))
-    outcomes = coordinator.outcomes if coordinator is not None else []
+    outcomes: list[Outcome | None] = []
+    if coordinator is not None:
+        coordinator.write_skip_records()
+        outcomes = coordinator.outcomes
     statuses = comm.bcast([Status.NOT_RUN if o is None else Status(o["status"]) for o in outcomes])
     return RunOutcome(statuses, outcomes, started, time.time())
 
