@@ -326,7 +326,8 @@ class Coordinator:
         self.stopped = 0
         self._seen: dict[object, tuple[int, float]] = {}  # step function -> (runs, longest)
         self.interrupted = False  # a worker's step was cut short by a stop signal
-        self.skip_records: list[StepRecord] = []
+        self._skips: queue.SimpleQueue[StepRecord | None] = queue.SimpleQueue()
+        self._skip_writer: threading.Thread | None = None
 
     @property
     def stopping(self) -> bool:
@@ -398,20 +399,32 @@ class Coordinator:
             phase=step.phase,
             skipped_because=cause,
         )
-        self.skip_records.append(record)  # written after the run: no disk I/O while dispatching
+        if self._skip_writer is None:  # disk I/O off the dispatching thread
+            self._skip_writer = threading.Thread(
+                target=self._write_skips, name="ezpipe-skip-records", daemon=True
+            )
+            self._skip_writer.start()
+        self._skips.put(record)
         self.outcomes[index] = record.outcome()
         self.reporter.skipped(step.name, cause)
 
-    def write_skip_records(self) -> None:
-        """Record each skip, unless the folder holds an outcome of the same definition
-        (a skip says nothing about the step itself: a valid result stays reusable)."""
-        for record in self.skip_records:
+    def _write_skips(self) -> None:
+        """Record each skip at once, unless the folder holds an outcome of the same
+        definition (a skip says nothing about the step itself: a valid result stays
+        reusable once its upstream passes)."""
+        while (record := self._skips.get()) is not None:
             try:
                 if not self.store.record_path(record.name, record.key).exists():
                     self.store.write_record(record)
             except OSError as exc:
                 log.error("could not write the skip record of %r: %s", record.name, exc)
-        self.skip_records.clear()
+
+    def flush_skip_records(self) -> None:
+        """Wait until every skip record is on disk (at the end of a run)."""
+        if self._skip_writer is not None:
+            self._skips.put(None)
+            self._skip_writer.join()
+            self._skip_writer = None
 
     def assignments(self) -> list[tuple[int, Batch]]:
         """(rank, batch of step indices or STOP) for idle workers that can be given work now."""
@@ -548,7 +561,7 @@ def run(
         work(executor, MPIChannel(comm))
     outcomes: list[Outcome | None] = []
     if coordinator is not None:
-        coordinator.write_skip_records()
+        coordinator.flush_skip_records()
         outcomes = coordinator.outcomes
     statuses = comm.bcast([Status.NOT_RUN if o is None else Status(o["status"]) for o in outcomes])
     return RunOutcome(statuses, outcomes, started, time.time())
