@@ -20,11 +20,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .records import Status
-from .store import Store
+from .store import JOBS_FILE, Store
+
+__all__ = ["JOBS_FILE", "JobLog", "job_entry"]
 
 log = logging.getLogger(__name__)
 
-JOBS_FILE = "slurm_jobs.json"
 ENV_ATTEMPT = "EZPIPE_SLURM_ATTEMPT"
 ENV_RESUBMIT = "EZPIPE_SLURM_RESUBMIT"
 ENV_PREVIOUS = "EZPIPE_SLURM_PREVIOUS_JOB"
@@ -63,7 +64,7 @@ class JobLog:
     """Rank 0's handle on ``slurm_jobs.json`` for the current run."""
 
     def __init__(self, store: Store, entry: dict[str, Any]) -> None:
-        self.path = store.root / JOBS_FILE
+        self.path = store.jobs_path
         self.store = store
         self.entry = entry
 

@@ -23,9 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import LockedError
+from .store import LOCK_FILE, Store
+
+__all__ = ["LOCK_FILE", "FolderLock", "describe"]
 
 log = logging.getLogger(__name__)
-LOCK_FILE = ".ezpipe.lock"
 
 
 def _holder() -> dict[str, Any]:
@@ -50,7 +52,7 @@ class FolderLock:
     """Exclusive lock of a pipeline folder for the length of a run."""
 
     def __init__(self, root: Path, timeout: float = 0.0, poll: float = 0.5) -> None:
-        self.path = root / LOCK_FILE
+        self.path = Store(root).lock_path
         self.timeout = timeout
         self.poll = poll
         self._fd: int | None = None

@@ -49,6 +49,8 @@ RECORD_FILE = "record.json"
 LOG_FILE = "output.log"
 RUN_FILE = "run.json"
 DRY_RUN_FILE = "pipeline.dryrun"
+LOCK_FILE = ".ezpipe.lock"
+JOBS_FILE = "slurm_jobs.json"
 
 _HOST = socket.gethostname()
 
@@ -102,6 +104,14 @@ class Store:
     @property
     def dry_run_path(self) -> Path:
         return self.root / DRY_RUN_FILE
+
+    @property
+    def lock_path(self) -> Path:
+        return self.root / LOCK_FILE
+
+    @property
+    def jobs_path(self) -> Path:
+        return self.root / JOBS_FILE
 
     def step_root(self, name: str) -> Path:
         return self.root / STEPS_DIR / name
