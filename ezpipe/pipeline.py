@@ -33,7 +33,7 @@ from .lookup import LookupHandle
 from .progress import Progress, choose_style
 from .records import Mode, Status, StepRecord
 from .reporter import Reporter
-from .runner import HOST, Plan, RunOutcome, StepExecutor, plan_modes
+from .runner import HOST, Plan, RunOutcome, plan_modes, reusable
 from .runner import run as run_plan
 from .scheduler import POLICIES
 from .steps import PlaceHolder, Step, StepFunction, as_pickle_step, check_name, raise_foreign
@@ -396,14 +396,13 @@ class Pipeline:
         comm = self.comm
         rows: list[dict[str, Any]] | None = None
         if comm.rank == 0:
-            executor = StepExecutor(plan, self.store, Reporter(0, enabled=False), 0)
             rows = control.dry_run_rows(
                 self.steps,
                 [i for phase in plan.frozen.phases for i in phase],
                 plan.todo,
                 plan.modes,
                 plan.forced,
-                executor.reusable,
+                lambda i: reusable(plan, self.store, i),
                 lambda i: self.store.read_record(self.steps[i].name, self.steps[i].key),
             )
             text = control.dry_run_text(rows, self.folder)

@@ -127,6 +127,21 @@ def _safe_str(exc: BaseException) -> str:
         return f"<{type(exc).__name__} whose message cannot be shown>"
 
 
+def reusable(plan: Plan, store: Store, index: int) -> StepRecord | None:
+    """The cached record a run of ``plan`` reuses for the step instead of running it
+    (the executor's decision, and the dry run's prediction of it)."""
+    if plan.forced[index]:
+        return None
+    step = plan.steps[index]
+    cached = store.valid_record(step.name, step.key)
+    if cached is not None and (
+        cached.status == Status.PASSED
+        or (cached.status == Status.FAILED and plan.modes[index] == Mode.CACHED)
+    ):
+        return cached
+    return None
+
+
 class StepExecutor:
     """Runs steps on this rank: cache check, inputs, call, result, record."""
 
@@ -152,19 +167,6 @@ class StepExecutor:
             **fields,
         )
 
-    def reusable(self, index: int) -> StepRecord | None:
-        """The cached record this run would reuse for the step instead of running it."""
-        if self.plan.forced[index]:
-            return None
-        step = self.plan.steps[index]
-        cached = self.store.valid_record(step.name, step.key)
-        if cached is not None and (
-            cached.status == Status.PASSED
-            or (cached.status == Status.FAILED and self.plan.modes[index] == Mode.CACHED)
-        ):
-            return cached
-        return None
-
     def run(self, index: int) -> Outcome:
         """One step's outcome; whatever goes wrong becomes that step's failure."""
         try:
@@ -179,7 +181,7 @@ class StepExecutor:
         mode = self.plan.modes[index]
         self._log_path = None
         if not self.plan.forced[index]:
-            cached = self.reusable(index)
+            cached = reusable(self.plan, self.store, index)
             if cached is not None:
                 self.reporter.cached(step.name, step.phase, failed=cached.status != Status.PASSED)
                 return cached.model_copy(update={"cached": True, "rank": self.rank}).outcome()
