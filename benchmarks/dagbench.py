@@ -22,7 +22,7 @@ def child(args: list[str]) -> None:
     if engine == "futures":
         emit(**run_futures(build(*rest)))
         return
-    from ezpipe.comm import world
+    from ezpipe.engine.comm import world
 
     comm = world()
     policy, work = rest[0], build(*rest[1:])

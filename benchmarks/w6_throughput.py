@@ -34,9 +34,11 @@ def coordinator_only(n: int, workers: int) -> float:
     import tempfile
 
     from ezpipe import Pipeline
-    from ezpipe.records import Mode
-    from ezpipe.reporter import Reporter
-    from ezpipe.runner import STOP, Coordinator, Plan, plan_modes
+    from ezpipe.engine.channels import STOP
+    from ezpipe.engine.coordinator import Coordinator
+    from ezpipe.events import Observer
+    from ezpipe.plan import Plan, plan_modes
+    from ezpipe.records import Mode, Status, StepOutcome
 
     pipeline = Pipeline(tempfile.mkdtemp(), echo=False)
     step = pipeline.step(name="s{i}")(noop)
@@ -44,10 +46,8 @@ def coordinator_only(n: int, workers: int) -> float:
         step(i)
     frozen = pipeline.freeze()
     plan = Plan(pipeline.steps, frozen, *plan_modes(pipeline.steps, frozen, Mode.CACHED))
-    coordinator = Coordinator(
-        plan, list(range(workers)), pipeline.store, Reporter(0, enabled=False)
-    )
-    passed = {"status": 0, "duration": 0.0}
+    coordinator = Coordinator(plan, list(range(workers)), Observer())
+    passed = StepOutcome(status=Status.PASSED, duration=0.0)
     start = time.perf_counter()
     for rank in range(workers):
         coordinator.report(rank, [])
@@ -60,24 +60,25 @@ def coordinator_only(n: int, workers: int) -> float:
 
 def mpi_noop(n: int) -> None:
     """Child: the runner over MPI with every step's work replaced by 'passed'."""
-    from ezpipe import Pipeline, runner
-    from ezpipe.comm import world
-    from ezpipe.records import Mode
+    from ezpipe import Pipeline
+    from ezpipe.engine import loop, sandbox
+    from ezpipe.engine.comm import world
+    from ezpipe.events import Observer
+    from ezpipe.plan import Plan, plan_modes
+    from ezpipe.records import Mode, Status, StepOutcome
 
-    done = {"status": 0, "duration": 0.0}  # what a no-op step reports, minus the record
-    runner.StepExecutor.run = lambda self, index: done  # type: ignore[method-assign]
+    done = StepOutcome(status=Status.PASSED, duration=0.0)  # a no-op step's report, no record
+    sandbox.StepExecutor.run = lambda self, index: done  # type: ignore[method-assign]
     comm = world()
     pipeline = Pipeline("/nonexistent-ezbench", echo=False, comm=comm)
     step = pipeline.step(name="s{i}")(noop)
     for i in range(n):
         step(i)
     frozen = pipeline.freeze()
-    plan = runner.Plan(
-        pipeline.steps, frozen, *runner.plan_modes(pipeline.steps, frozen, Mode.CACHED)
-    )
+    plan = Plan(pipeline.steps, frozen, *plan_modes(pipeline.steps, frozen, Mode.CACHED))
     comm.allgather(None)
     start = time.perf_counter()
-    runner.run(plan, comm, pipeline.store, runner.Reporter(comm.rank, enabled=False))
+    loop.run(plan, comm, pipeline.store, Observer(), Observer())
     seconds = time.perf_counter() - start
     if comm.rank == 0:
         emit(seconds=seconds)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from . import preempt  # noqa: F401  (first: in a job script, note the stop signal at once)
+from .engine import preempt  # noqa: F401  (first: in a job script, note the stop signal at once)
 from .errors import (
     CycleError,
     DefinitionError,
@@ -24,8 +24,7 @@ from .lookup import LookupHandle
 from .pipeline import Pipeline
 from .records import Mode, Status, StepRecord
 from .steps import PlaceHolder, Step, StepFunction, as_pickle_step
-
-__version__ = "0.1.0"
+from .version import __version__
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 

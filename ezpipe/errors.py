@@ -60,6 +60,24 @@ class LockedError(StoreError):
     """Another live run holds the pipeline folder's lock."""
 
 
+EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: "try again later", what a job script's resubmission reads
+
+
+class JobInterrupted(SystemExit):
+    """``execute()`` stopped early on a stop signal; steps remain to be run.
+
+    A ``SystemExit`` with status 75, so an uncaught one ends the script
+    quietly with the status the job script checks before resubmitting.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_INTERRUPTED)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
 class StepFailedError(EzpipeError, RuntimeError):
     """A step's recorded failure, re-raised from the cache by ``LookupHandle.result()``."""
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from .errors import EzpipeError
 from .graph import reachable
-from .records import RunRecord, Status, StepRecord
+from .records import RunRecord, RunTally, Status, StepOutcome, StepRecord
 from .store import RECORD_FILE, Store
 
 
@@ -69,6 +69,17 @@ class FolderView:
                 out.append([])
             out[step.phase].append(step)
         return out
+
+    def tally(self) -> RunTally:
+        """The folder's verdict: the latest run's, when its summary is current and it ran
+        this schema, else one read off the steps (every step counted as asked for)."""
+        run = self.run
+        if self.summary_is_current and run is not None and run.verdict is not None:
+            recorded = RunTally.from_dict(run.verdict)
+            if recorded.total == len(self.steps):
+                return recorded
+        outcomes = [StepOutcome(status=s.status, cached=bool(s.cached)) for s in self.steps]
+        return RunTally.of(outcomes)
 
     def counts(self) -> dict[Status, int]:
         counts = dict.fromkeys(Status, 0)

@@ -1,8 +1,17 @@
-"""The vocabulary shared by runner, store and summary: statuses and step records."""
+"""The vocabulary every layer shares: statuses, modes, records, outcomes and the verdict.
+
+:class:`StepRecord` is what the store keeps per step; :class:`StepOutcome` is the
+small typed message a worker sends rank 0 about one step; :class:`RunTally` is
+the one verdict of a run, which every surface (console headline, summary
+files, ``run.json``, ``slurm_jobs.json``, exit codes) reads instead of counting
+statuses its own way.
+"""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -64,9 +73,19 @@ class StepRecord(BaseModel):
     skipped_because: str | None = None
     log_path: str | None = None  # the step's captured stdout/stderr, when it wrote any
 
-    def outcome(self) -> dict[str, Any]:
+    def outcome(self, *, reused: bool = False) -> StepOutcome:
         """The small part of the record that travels back to rank 0."""
-        return self.model_dump(mode="json")
+        return StepOutcome(
+            status=self.status,
+            rank=self.rank,
+            host=self.host,
+            start=self.start,
+            end=self.end,
+            duration=self.duration,
+            cached=reused,
+            error=self.error_message,
+            skipped_because=self.skipped_because,
+        )
 
 
 class RunRecord(BaseModel):
@@ -94,3 +113,128 @@ class RunRecord(BaseModel):
     cwd: str = ""
     options: dict[str, Any] = {}
     counts: dict[str, int] = {}
+    verdict: dict[str, Any] | None = None  # RunTally.as_dict() of the finished run
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """What rank 0 learns about one step of a run (a worker's report, or a skip).
+
+    ``rank`` and ``host`` say where the result was computed; ``cached`` says
+    that this run reused it instead. ``interrupted``: a stop signal cut the step
+    short, so it has no record and a rerun computes it.
+    """
+
+    status: Status
+    rank: int | None = None
+    host: str | None = None
+    start: float | None = None
+    end: float | None = None
+    duration: float | None = None
+    cached: bool = False
+    error: str | None = None
+    skipped_because: str | None = None
+    interrupted: bool = False
+
+
+WORDS = ("Completed", "Failed", "Interrupted", "Incomplete")
+
+
+@dataclass(frozen=True)
+class RunTally:
+    """The one verdict of a run, answering two questions.
+
+    ``asked_done``: did this run do what it was asked (every selected step passed,
+    computed or reused, and no stop signal cut it short)? That sets the exit
+    codes. ``complete``: does the folder hold a passed result for the current
+    definition of every step (a step left out by ``run_only`` counts when it
+    does)? That, with failures, sets the headline word.
+    """
+
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    not_run: int = 0
+    cached: int = 0
+    selected: int = 0
+    asked_done: bool = True
+    complete: bool = True
+    interrupted: bool = False
+    dry_run: bool = False
+
+    @classmethod
+    def of(
+        cls,
+        outcomes: Sequence[StepOutcome | None],
+        selected: Iterable[int] | None = None,
+        *,
+        interrupted: bool = False,
+        dry_run: bool = False,
+    ) -> RunTally:
+        """Tally ``outcomes`` (one per step; None: no outcome) of a run that was asked
+        to run ``selected`` (None: every step)."""
+        statuses = [Status.NOT_RUN if o is None else o.status for o in outcomes]
+        wanted = range(len(outcomes)) if selected is None else list(selected)
+        interrupted = interrupted or any(o is not None and o.interrupted for o in outcomes)
+        return cls(
+            passed=statuses.count(Status.PASSED),
+            failed=statuses.count(Status.FAILED),
+            skipped=statuses.count(Status.SKIPPED),
+            not_run=statuses.count(Status.NOT_RUN),
+            cached=sum(1 for o in outcomes if o is not None and o.cached),
+            selected=len(wanted),
+            asked_done=not interrupted and all(statuses[i] == Status.PASSED for i in wanted),
+            complete=all(s == Status.PASSED for s in statuses),
+            interrupted=interrupted,
+            dry_run=dry_run,
+        )
+
+    @property
+    def total(self) -> int:
+        return self.passed + self.failed + self.skipped + self.not_run
+
+    @property
+    def word(self) -> str:
+        """``Completed``, ``Failed``, ``Interrupted`` or ``Incomplete`` (steps left out)."""
+        if self.interrupted:
+            return "Interrupted"
+        if self.complete:
+            return "Completed"
+        return "Incomplete" if self.asked_done else "Failed"
+
+    @property
+    def outcome(self) -> str:
+        """The word in lower case: the ``outcome`` of a Slurm job's entry."""
+        return self.word.lower()
+
+    @property
+    def exit_code(self) -> int:
+        """0 when the run did what it was asked, 1 otherwise (``ezpipe``'s codes)."""
+        return 0 if self.asked_done else 1
+
+    def counts(self) -> dict[str, int]:
+        """Non-zero counts by status label (``pass``, ``fail``, ``skip``, ``not run``)."""
+        pairs = zip(
+            ("pass", "fail", "skip", "not run"),
+            (self.passed, self.failed, self.skipped, self.not_run),
+            strict=True,
+        )
+        return {label: n for label, n in pairs if n}
+
+    def describe(self) -> str:
+        """``3 steps: 2 pass, 1 fail, 1 from cache``."""
+        parts = [f"{n} {label}" for label, n in self.counts().items()]
+        if self.cached:
+            parts.append(f"{self.cached} from cache")
+        return f"{self.total} steps: {', '.join(parts) or 'none'}"
+
+    def headline(self, folder: str) -> str:
+        return f"Pipeline {self.word} @ {folder}  ({self.describe()})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "word": self.word}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunTally:
+        names = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in names})

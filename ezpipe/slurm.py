@@ -35,9 +35,12 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import DefinitionError, SlurmError
-from .joblog import ENV_ATTEMPT, ENV_PREVIOUS, ENV_RESUBMIT, ENV_SCRIPT
-from .preempt import EXIT_INTERRUPTED
+from .errors import EXIT_INTERRUPTED, DefinitionError, SlurmError
+
+ENV_SCRIPT = "EZPIPE_SLURM_SCRIPT"  # the names ezpipe.options.ENV declares for job scripts
+ENV_ATTEMPT = "EZPIPE_SLURM_ATTEMPT"
+ENV_RESUBMIT = "EZPIPE_SLURM_RESUBMIT"
+ENV_PREVIOUS = "EZPIPE_SLURM_PREVIOUS_JOB"
 
 log = logging.getLogger(__name__)
 

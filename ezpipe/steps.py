@@ -5,21 +5,117 @@ runs. Upstream results are passed as ``PlaceHolder(step)`` or as the bare step,
 anywhere inside lists, tuples, dicts and sets; either way the dependency is
 implied. Dependencies are stored as step indices, never as copies of steps, so
 defining a pipeline stays linear in its size.
+
+A :class:`StepRegistry` owns a pipeline's steps: registration, unique names
+and the frozen flag. Steps reach their pipeline only through the registry's
+``owner``, typed by the :class:`Owner` protocol, so this module imports
+nothing above the definition layer.
 """
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
-from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+import re
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Protocol
 
-from .errors import DefinitionError, ForeignStepError
+from .errors import (
+    DefinitionError,
+    DuplicateStepNameError,
+    ForeignStepError,
+    FrozenPipelineError,
+    ResultNotAvailableError,
+)
 from .records import Mode, Status
 
-if TYPE_CHECKING:
-    from .lookup import LookupHandle
-    from .pipeline import Pipeline
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+class Owner(Protocol):
+    """What a registry's owner (the ``Pipeline``) offers the steps it holds."""
+
+    name: str
+    registry: StepRegistry
+
+    @property
+    def folder(self) -> str: ...
+    def get_status(self, step: Step) -> Status: ...
+    def get_result(self, step: Step) -> Any: ...
+    def lookup(self, step: Step) -> Any: ...
+
+
+def callable_name(func: Callable[..., Any]) -> str:
+    """A readable name for any callable: functions, methods, partials, callable objects."""
+    if isinstance(func, functools.partial):
+        return f"partial({callable_name(func.func)})"
+    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
+    return name if isinstance(name, str) else type(func).__qualname__
+
+
+class StepRegistry:
+    """The steps of one pipeline, in definition order, with their unique names."""
+
+    def __init__(self, owner: Owner) -> None:
+        self.owner = owner
+        self.steps: list[Step] = []
+        self._by_name: dict[str, int] = {}
+        self._auto_names: dict[str, int] = {}
+        self.frozen = False
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def __iter__(self) -> Iterator[Step]:
+        return iter(self.steps)
+
+    def check_open(self, what: str) -> None:
+        if self.frozen:
+            raise FrozenPipelineError(
+                f"cannot {what}: the schema of pipeline {self.owner.name!r} is frozen "
+                "(define every step before initialize_schema(), execute() or get_result())"
+            )
+
+    def check_own(self, dep: Step, step: Step) -> None:
+        if dep.registry is not self:
+            raise_foreign(dep, step)
+
+    def add(self, step: Step, name: str | None) -> None:
+        """Register ``step`` under ``name``, or under an automatic ``func``, ``func.1``, ..."""
+        self.check_open(f"add a step calling {step.function_name}")
+        if name is None:
+            short = callable_name(step.func).rsplit(".", 1)[-1]
+            base = _UNSAFE.sub("_", short).strip("._") or "step"
+            count = self._auto_names.get(base, 0)
+            name = base if count == 0 else f"{base}.{count}"
+            while name in self._by_name:
+                count += 1
+                name = f"{base}.{count}"
+            self._auto_names[base] = count + 1
+        elif name in self._by_name:
+            other = self.steps[self._by_name[name]]
+            raise DuplicateStepNameError(
+                f"two steps are named {name!r}: a call of {other.function_name} and a call of "
+                f"{step.function_name}; give each a distinct name"
+            )
+        step.index = len(self.steps)
+        step.name = name
+        self.steps.append(step)
+        self._by_name[name] = step.index
+
+    def resolve(self, ref: Step | PlaceHolder | str) -> Step:
+        """The step a reference names; an unknown name is an error with suggestions."""
+        step = _as_step(ref)
+        if step is not None:
+            self.check_own(step, step)
+            return step
+        index = self._by_name.get(check_name(ref))  # type: ignore[arg-type]
+        if index is None:
+            close = difflib.get_close_matches(str(ref), list(self._by_name), n=5)
+            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+            raise ResultNotAvailableError(f"pipeline {self.owner.name!r} has no step {ref!r}{hint}")
+        return self.steps[index]
 
 
 class Step:
@@ -35,7 +131,7 @@ class Step:
         "kwargs",
         "name",
         "phase",
-        "pipeline",
+        "registry",
         "upstream",
     )
 
@@ -49,7 +145,7 @@ class Step:
         after: list[int],
     ) -> None:
         self.definition = definition
-        self.pipeline: Pipeline = definition.pipeline
+        self.registry = definition.registry
         self.args = args
         self.kwargs = kwargs
         self.bound = bound  # arguments by parameter name, defaults applied: what the key hashes
@@ -66,8 +162,12 @@ class Step:
         return self.definition.func
 
     @property
+    def pipeline(self) -> Owner:
+        return self.registry.owner
+
+    @property
     def function_name(self) -> str:
-        return self.definition.func.__qualname__
+        return callable_name(self.definition.func)
 
     @property
     def dependencies(self) -> list[int]:
@@ -82,8 +182,8 @@ class Step:
             dep = _as_step(other)
             if dep is None:
                 raise DefinitionError(f"{self!r}.depends_on() takes steps, got {other!r}")
-            self.pipeline._check_own(dep, self)
-            self.pipeline._check_not_frozen(f"add a dependency to {self!r}")
+            self.registry.check_own(dep, self)
+            self.registry.check_open(f"add a dependency to {self!r}")
             self.after.append(dep.index)
         return self
 
@@ -99,7 +199,7 @@ class Step:
     def get_result(self) -> Any:
         return self.pipeline.get_result(self)
 
-    def lookup(self) -> LookupHandle:
+    def lookup(self) -> Any:
         return self.pipeline.lookup(self)
 
     def __repr__(self) -> str:
@@ -178,7 +278,7 @@ class StepFunction:
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        pipeline: Owner,
         func: Callable[..., Any],
         depends_on: Iterable[Step | PlaceHolder] = (),
         *,
@@ -190,6 +290,7 @@ class StepFunction:
         if not callable(func):
             raise DefinitionError(f"a step must wrap a callable, got {func!r}")
         self.pipeline = pipeline
+        self.registry = pipeline.registry
         self.func = func
         self.signature = inspect.signature(func)
         self.name_template = name
@@ -200,13 +301,17 @@ class StepFunction:
         if unknown:
             raise DefinitionError(
                 f"exclude_from_key names {sorted(unknown)} are not parameters of "
-                f"{func.__qualname__}{self.signature}"
+                f"{callable_name(func)}{self.signature}"
             )
         self.depends_on: list[Step] = []
+        if _as_step(depends_on) is not None:  # depends_on=step: one step is a list of one
+            depends_on = [depends_on]  # type: ignore[list-item]
         for dep in depends_on or ():
             step = _as_step(dep)
             if step is None:
-                raise DefinitionError(f"depends_on of {func.__qualname__} takes steps, got {dep!r}")
+                raise DefinitionError(
+                    f"depends_on of {callable_name(func)} takes steps, got {dep!r}"
+                )
             self.depends_on.append(step)
         functools.update_wrapper(self, func)
 
@@ -223,7 +328,7 @@ class StepFunction:
             bound = self.signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise DefinitionError(
-                f"bad arguments for step {self.func.__qualname__}{self.signature}: {exc}"
+                f"bad arguments for step {callable_name(self.func)}{self.signature}: {exc}"
             ) from None
         bound.apply_defaults()
         found: dict[int, Step] = {}
@@ -238,24 +343,24 @@ class StepFunction:
             [s.index for s in self.depends_on],
         )
         for dep in (*found.values(), *self.depends_on):
-            self.pipeline._check_own(dep, step)
+            self.registry.check_own(dep, step)
         if name is None and self.name_template is not None:
             try:
                 name = check_name(self.name_template.format(**bound.arguments))
             except (KeyError, IndexError, ValueError) as exc:
                 raise DefinitionError(
-                    f"name template {self.name_template!r} of {self.func.__qualname__} "
+                    f"name template {self.name_template!r} of {callable_name(self.func)} "
                     f"cannot be filled from its arguments: {exc!r}"
                 ) from None
-        self.pipeline._add_step(step, name)
+        self.registry.add(step, name)
         return step
 
     def __repr__(self) -> str:
-        return f"<ezpipe step function {self.func.__qualname__}>"
+        return f"<ezpipe step function {callable_name(self.func)}>"
 
 
 def as_pickle_step(
-    pipeline: Pipeline,
+    pipeline: Owner,
     depends_on: Iterable[Step | PlaceHolder] | None = None,
     *,
     name: str | None = None,
@@ -289,7 +394,7 @@ def as_pickle_step(
 
 def raise_foreign(dep: Step, step: Step) -> None:
     raise ForeignStepError(
-        f"step {step.definition.func.__qualname__} uses {dep!r}, which belongs to pipeline "
+        f"step {step.function_name} uses {dep!r}, which belongs to pipeline "
         f"{dep.pipeline.name!r} at {dep.pipeline.folder}, not to {step.pipeline.name!r} at "
         f"{step.pipeline.folder}: pass results between pipelines through get_result()"
     )

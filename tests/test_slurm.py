@@ -16,12 +16,12 @@ from pathlib import Path
 import pytest
 from helpers import SCRIPTS, run_script
 
-from ezpipe import LaunchError, Pipeline, Status, preempt
+from ezpipe import LaunchError, Pipeline, Status
 from ezpipe.cli import main
-from ezpipe.comm import LocalComm, check_launch
-from ezpipe.errors import DefinitionError, SlurmError
-from ezpipe.joblog import JOBS_FILE
-from ezpipe.preempt import EXIT_INTERRUPTED, JobInterrupted
+from ezpipe.engine import preempt
+from ezpipe.engine.comm import LocalComm, check_launch
+from ezpipe.errors import EXIT_INTERRUPTED, DefinitionError, JobInterrupted, SlurmError
+from ezpipe.records import StepOutcome
 from ezpipe.slurm import (
     SlurmCluster,
     SlurmJob,
@@ -33,6 +33,7 @@ from ezpipe.slurm import (
     time_seconds,
     wait,
 )
+from ezpipe.store import JOBS_FILE
 
 DATA = Path(__file__).parent / "data"
 
@@ -268,9 +269,11 @@ def test_the_handler_is_installed_early_only_inside_job_scripts():
 
 def test_a_late_stop_request_after_every_wanted_step_is_not_an_interruption():
     preempt.request_stop()
-    assert not preempt.interrupted([{"status": 0}, None], todo=[0])
-    assert preempt.interrupted([{"status": 0}, None])
-    assert preempt.interrupted([{"status": -1, "interrupted": True}, None], todo=[0])
+    passed = StepOutcome(status=Status.PASSED)
+    stopped = StepOutcome(status=Status.NOT_RUN, interrupted=True)
+    assert not preempt.interrupted([passed, None], [0])
+    assert preempt.interrupted([passed, None], [0, 1])
+    assert preempt.interrupted([stopped, None], [0])
 
 
 def test_no_job_log_outside_slurm(tmp_path, monkeypatch):

@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from ..report import draw_graph
+    from ..observe.pictures import draw_graph
 
     view = folderview.load(args.folder)
     print(f"wrote {draw_graph(view, args.output)} ({len(view.steps)} steps)")
@@ -47,7 +47,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
-    from ..report import draw_timeline, timeline_steps
+    from ..observe.pictures import draw_timeline, timeline_steps
 
     view = folderview.load(args.folder)
     steps, _ = timeline_steps(view, args.all)

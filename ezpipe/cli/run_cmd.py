@@ -1,7 +1,7 @@
 """``ezpipe run SCRIPT -n N``: start a pipeline script under mpiexec (or in-process for -n 1).
 
 The script's own ``pipeline.execute()`` call receives the options through the
-environment (see :mod:`ezpipe.control`), and tells this command through a small
+environment (see :mod:`ezpipe.options`), and tells this command through a small
 report file whether every step passed, which sets the exit code.
 """
 
@@ -20,7 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import capture, control, runinfo
+from .. import runlog
+from ..options import env, steering_environment
 from ..records import Mode
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
 
@@ -76,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def find_mpiexec(explicit: str | None) -> str | None:
-    candidates = [explicit, os.environ.get(ENV_MPIEXEC)]
+    candidates = [explicit, env(ENV_MPIEXEC)]
     for candidate in candidates:
         if candidate:
             return shutil.which(candidate) or (candidate if Path(candidate).exists() else None)
@@ -94,18 +95,21 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.np < 1 or (args.max_concurrent is not None and args.max_concurrent < 1):
         print("ezpipe run: error: -n and --max-concurrent must be at least 1", file=sys.stderr)
         return EXIT_USAGE
-    options = control.Options(
-        args.dry_run, args.run_only, args.from_step, args.max_concurrent, args.mode
+    # the ranks' own stderr is a pipe under mpiexec: a terminal here still gets the bar
+    bar = sys.stderr.isatty() and env("EZPIPE_PROGRESS") is None
+    variables = steering_environment(
+        dry_run=args.dry_run,
+        run_only=args.run_only,
+        from_step=args.from_step,
+        max_concurrent=args.max_concurrent,
+        mode=args.mode,
+        tee_output=False if args.no_tee else None,
+        progress="bar" if bar else None,
     )
-    env = control.environment(options)
-    if args.no_tee:
-        env[capture.ENV_TEE] = "0"
-    if sys.stderr.isatty() and "EZPIPE_PROGRESS" not in os.environ:
-        env["EZPIPE_PROGRESS"] = "bar"  # the ranks' own stderr is a pipe under mpiexec
     with tempfile.TemporaryDirectory(prefix="ezpipe-run-") as tmp:
-        env[runinfo.ENV_RUN_REPORT] = os.path.join(tmp, "notes.jsonl")
+        variables["EZPIPE_RUN_REPORT"] = os.path.join(tmp, "notes.jsonl")
         if args.np == 1:
-            code = _run_in_process(script, args.script_args, env)
+            code = _run_in_process(script, args.script_args, variables)
         else:
             mpiexec = find_mpiexec(args.mpiexec)
             if mpiexec is None:
@@ -116,8 +120,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 )
                 return EXIT_ERROR
             command = [mpiexec, "-n", str(args.np), sys.executable, str(script), *args.script_args]
-            code = _run_subprocess(command, env)
-        notes = runinfo.read_notes(env[runinfo.ENV_RUN_REPORT])
+            code = _run_subprocess(command, variables)
+        notes = runlog.read_notes(variables["EZPIPE_RUN_REPORT"])
     return _exit_code(code, notes)
 
 
@@ -141,9 +145,9 @@ def _exit_code(code: int, notes: list[dict[str, object]]) -> int:
 
 
 @contextmanager
-def _environment(env: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
+def _environment(variables: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in variables}
+    os.environ.update(variables)
     try:
         yield
     finally:
@@ -154,13 +158,13 @@ def _environment(env: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _run_in_process(script: Path, script_args: list[str], env: dict[str, str]) -> int:
+def _run_in_process(script: Path, script_args: list[str], variables: dict[str, str]) -> int:
     """One rank: run the script here, as ``python SCRIPT ARGS`` would, without MPI."""
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [str(script), *script_args]
     sys.path.insert(0, str(script.parent.absolute()))
     try:
-        with _environment({**env, "EZPIPE_MPI": "0"}):
+        with _environment({**variables, "EZPIPE_MPI": "0"}):
             runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exc:
         code = exc.code
@@ -173,9 +177,9 @@ def _run_in_process(script: Path, script_args: list[str], env: dict[str, str]) -
     return 0
 
 
-def _run_subprocess(command: list[str], env: dict[str, str]) -> int:
+def _run_subprocess(command: list[str], variables: dict[str, str]) -> int:
     """N ranks: mpiexec in its own session, so an interrupt ends every rank."""
-    process = subprocess.Popen(command, env={**os.environ, **env}, start_new_session=True)
+    process = subprocess.Popen(command, env={**os.environ, **variables}, start_new_session=True)
     try:
         return process.wait()
     except KeyboardInterrupt:

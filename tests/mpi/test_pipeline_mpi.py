@@ -14,7 +14,7 @@ import pytest
 from mpi_helpers import all_ranks, comm, shared_folder
 
 from ezpipe import Pipeline, PlaceHolder, ResultNotAvailableError, Status, StoreError
-from ezpipe.comm import MPIComm
+from ezpipe.engine.comm import MPIComm
 
 pytestmark = pytest.mark.mpi(min_size=2)
 

@@ -1,0 +1,123 @@
+"""The run loop: one coordinator on rank 0, a worker on every rank.
+
+Rank 0 runs the coordinator in a helper thread and a worker in its main
+thread, so it computes like every other rank while still answering them
+promptly. A failure of ezpipe itself (not of a step) aborts the whole MPI job
+with a message instead of leaving ranks waiting.
+"""
+
+from __future__ import annotations
+
+import faulthandler
+import logging
+import queue
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from ..events import Observer
+from ..plan import Plan
+from ..records import Status, StepOutcome
+from ..store import Store
+from .channels import TAG_ASSIGN, TAG_REQUEST, Channel, CommChannel, DirectChannel, QueueChannel
+from .comm import Backoff, Comm
+from .coordinator import Coordinator
+from .sandbox import StepExecutor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOutcome:
+    statuses: list[Status]
+    outcomes: Sequence[StepOutcome | None] = field(default_factory=list)  # rank 0 only
+    interrupted: bool = False  # rank 0 only: a worker's step was cut short by a stop signal
+    started: float = 0.0
+    ended: float = 0.0
+
+
+def work(executor: StepExecutor, channel: Channel) -> None:
+    outcomes: list[StepOutcome] = []
+    while True:
+        batch = channel.exchange(outcomes)
+        if not batch:
+            return
+        outcomes = [executor.run(index) for index in batch]
+
+
+def serve(coordinator: Coordinator, comm: Comm, local: QueueChannel | None) -> None:
+    """The coordinator loop on rank 0: poll workers, hand out steps, until all stopped."""
+    backoff = Backoff()
+    while not coordinator.done:
+        active = False
+        while (message := comm.poll(TAG_REQUEST)) is not None:
+            outcomes, source = message
+            coordinator.report(source, outcomes)
+            active = True
+        if local is not None:
+            while True:
+                try:
+                    outcomes = local.inbox.get_nowait()
+                except queue.Empty:
+                    break
+                coordinator.report(0, outcomes)
+                active = True
+        if not active and not (coordinator.idle and coordinator.stopping):
+            backoff.wait()
+            continue
+        backoff.reset()
+        for rank, batch in coordinator.assignments():
+            if rank == 0 and local is not None:
+                local.outbox.put(batch)
+            else:
+                comm.send(batch, rank, TAG_ASSIGN)
+
+
+def run(
+    plan: Plan, comm: Comm, store: Store, worker: Observer, coordinator_events: Observer
+) -> RunOutcome:
+    """Execute the plan on every rank; every rank returns the final statuses.
+
+    ``worker`` hears what this rank's worker does; ``coordinator_events`` (rank 0)
+    what the coordinator decides and learns.
+    """
+    started = time.time()
+    if not faulthandler.is_enabled():
+        faulthandler.enable()  # a segfault in a step prints where it happened
+    executor = StepExecutor(plan, store, worker, comm.rank)
+    coordinator: Coordinator | None = None
+    if comm.size == 1:
+        coordinator = Coordinator(plan, [0], coordinator_events)
+        work(executor, DirectChannel(coordinator))
+    elif comm.rank == 0:
+        workers = list(range(comm.size)) if comm.threaded else list(range(1, comm.size))
+        coordinator = Coordinator(plan, workers, coordinator_events)
+        _run_rank0(coordinator, executor, comm)
+    else:
+        work(executor, CommChannel(comm))
+    outcomes: Sequence[StepOutcome | None] = []
+    interrupted = False
+    if coordinator is not None:
+        outcomes, interrupted = coordinator.outcomes, coordinator.interrupted
+    statuses = comm.bcast([Status.NOT_RUN if o is None else o.status for o in outcomes])
+    return RunOutcome(statuses, outcomes, interrupted, started, time.time())
+
+
+def _run_rank0(coordinator: Coordinator, executor: StepExecutor, comm: Comm) -> None:
+    if not comm.threaded:
+        serve(coordinator, comm, None)
+        return
+    local = QueueChannel()
+
+    def serve_or_abort() -> None:
+        try:
+            serve(coordinator, comm, local)
+        except BaseException as exc:
+            log.critical("the coordinator failed", exc_info=True)
+            comm.abort(f"the ezpipe coordinator failed: {type(exc).__name__}: {exc}")
+
+    thread = threading.Thread(target=serve_or_abort, name="ezpipe-coordinator", daemon=True)
+    thread.start()
+    work(executor, local)
+    thread.join()

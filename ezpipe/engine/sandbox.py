@@ -1,0 +1,237 @@
+"""The step sandbox: run one step on this rank and return its :class:`StepOutcome`.
+
+Everything a step does (any exception, ``SystemExit`` and ``os._exit``
+included, an unpicklable result, a failed write) becomes that step's failure;
+only Ctrl-C escapes, and leaves no record. The cache check, the inputs, the
+call with its output captured, the result and the record all happen here, and
+what the step's log path and start time are travels as values, never as
+hidden state.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import socket
+import time
+import traceback
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any, NoReturn
+
+import cloudpickle
+
+from ..events import Observer
+from ..plan import Plan, reusable
+from ..records import Mode, Status, StepOutcome, StepRecord
+from ..steps import Step, substitute
+from ..store import Store
+from . import capture, preempt
+
+log = logging.getLogger(__name__)
+
+HOST = socket.gethostname()
+INTERRUPTED = "interrupted: the job was told to stop (time limit); a rerun computes it"
+
+
+class StepExit(BaseException):
+    """A step called ``os._exit``: made a failure of that step instead of a silent exit."""
+
+
+@contextlib.contextmanager
+def _os_exit_as_exception() -> Iterator[None]:
+    """Turn ``os._exit`` called by a step in this process into :class:`StepExit`.
+
+    Otherwise ``os._exit(0)`` on rank 0 ends the job with exit status 0 and no
+    message. Forked children (multiprocessing) still exit for real.
+    """
+    real_exit, owner = os._exit, os.getpid()
+
+    def guarded(code: int) -> NoReturn:
+        if os.getpid() != owner:
+            real_exit(code)
+        raise StepExit(f"the step called os._exit({code})")
+
+    os._exit = guarded
+    try:
+        yield
+    finally:
+        os._exit = real_exit
+
+
+def _safe_str(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__name__} whose message cannot be shown>"
+
+
+class StepExecutor:
+    """Runs steps on this rank: cache check, inputs, call, result, record."""
+
+    def __init__(self, plan: Plan, store: Store, observer: Observer, rank: int) -> None:
+        self.plan = plan
+        self.store = store
+        self.observer = observer
+        self.rank = rank
+        self._inputs: OrderedDict[str, bytes] = OrderedDict()  # small LRU of input bytes
+
+    def _record(
+        self, step: Step, status: Status, log_path: str | None = None, **fields: Any
+    ) -> StepRecord:
+        return StepRecord(
+            name=step.name,
+            key=step.key,
+            status=status,
+            function=step.function_name,
+            phase=step.phase,
+            rank=self.rank,
+            host=HOST,
+            pid=os.getpid(),
+            log_path=log_path,
+            **fields,
+        )
+
+    def run(self, index: int) -> StepOutcome:
+        """One step's outcome; whatever goes wrong becomes that step's failure."""
+        try:
+            return self._run(index)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # a cache folder that cannot be read, say
+            step = self.plan.steps[index]
+            return self._fail(step, time.time(), exc, None, "ezpipe could not run it: ")
+
+    def _run(self, index: int) -> StepOutcome:
+        step = self.plan.steps[index]
+        cached = reusable(self.plan, self.store, index)
+        if cached is not None:
+            failed = cached.status != Status.PASSED
+            self.observer.step_reused(step.name, step.phase, self.rank, failed=failed)
+            return cached.outcome(reused=True)
+        if self.plan.modes[index] == Mode.READ_ONLY and not self.plan.forced[index]:
+            self.observer.step_started(step.name, step.phase, self.rank)
+            message = "no cached result and the cache mode is 'read-only'"
+            self.observer.step_failed(step.name, self.rank, message)
+            record = self._record(
+                step, Status.FAILED, error_type="ResultNotAvailableError", error_message=message
+            )
+            return record.outcome()
+        return self._compute(step)
+
+    def _compute(self, step: Step) -> StepOutcome:
+        start = time.time()
+        if preempt.requested():
+            return self._interrupted(step, start)
+        self.observer.step_started(step.name, step.phase, self.rank)
+        try:
+            args = substitute(step.args, self._load_input)
+            kwargs = substitute(step.kwargs, self._load_input)
+        except Exception as exc:
+            return self._fail(step, start, exc, None, "could not load an input: ")
+        output = capture.StepOutput(
+            self.store.log_path(step.name, step.key), step.name, tee=self.plan.tee_output
+        )
+        try:
+            with capture.capturing(output), _os_exit_as_exception(), preempt.step_running():
+                value = step.func(*args, **kwargs)
+        except preempt.StepInterrupted:
+            return self._interrupted(step, start)
+        except KeyboardInterrupt:
+            raise  # the user stopped the run: no record, so a rerun computes the step
+        except BaseException as exc:  # SystemExit too: a step never ends the run
+            if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
+                exc = exc.with_traceback(exc.__traceback__.tb_next)  # start at the user's code
+            return self._fail(step, start, exc, output.written_path)
+        del args, kwargs
+        end = time.time()
+        try:
+            path, digest, size = self.store.write_result(step.name, step.key, value)
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            prefix = f"could not store the result (type {type(value).__qualname__}): "
+            return self._fail(step, start, exc, output.written_path, prefix)
+        record = self._record(
+            step,
+            Status.PASSED,
+            output.written_path,
+            start=start,
+            end=end,
+            duration=end - start,
+            checksum=digest,
+            result_path=str(path),
+            result_bytes=size,
+        )
+        try:
+            self.store.write_record(record)
+        except Exception as exc:
+            return self._fail(
+                step, start, exc, output.written_path, "could not write the step record: "
+            )
+        self.observer.step_passed(step.name, self.rank)
+        return record.outcome()
+
+    def _fail(
+        self,
+        step: Step,
+        start: float,
+        exc: BaseException,
+        log_path: str | None,
+        prefix: str = "",
+    ) -> StepOutcome:
+        end = time.time()
+        message = f"{prefix}{type(exc).__name__}: {_safe_str(exc)}"
+        try:
+            trace = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        except Exception:  # an exception whose __str__ itself raises
+            trace = message
+        record = self._record(
+            step,
+            Status.FAILED,
+            log_path,
+            start=start,
+            end=end,
+            duration=end - start,
+            error_type=type(exc).__qualname__,
+            error_message=message,
+            traceback=trace,
+        )
+        try:
+            self.store.write_record(record)
+        except Exception as write_error:
+            log.error("could not write the failure record of %r: %s", step.name, write_error)
+        self.observer.step_failed(step.name, self.rank, message)
+        return record.outcome()
+
+    def _interrupted(self, step: Step, start: float) -> StepOutcome:
+        """A step cut short by a stop signal: reported, but no record, so a rerun computes it."""
+        self.observer.step_interrupted(step.name, self.rank)
+        end = time.time()
+        return StepOutcome(
+            status=Status.NOT_RUN,
+            rank=self.rank,
+            host=HOST,
+            start=start,
+            end=end,
+            duration=end - start,
+            error=INTERRUPTED,
+            interrupted=True,
+        )
+
+    def _load_input(self, upstream: Step) -> Any:
+        """A fresh copy of an upstream result: steps may change their inputs freely.
+
+        The verified bytes are kept (a small LRU), never the objects, so one step's
+        mutation can never reach another step.
+        """
+        data = self._inputs.get(upstream.key)
+        if data is None:
+            data = self.store.passed_bytes(upstream.name, upstream.key)
+            self._inputs[upstream.key] = data
+            if len(self._inputs) > 16:
+                self._inputs.popitem(last=False)
+        else:
+            self._inputs.move_to_end(upstream.key)
+        return cloudpickle.loads(data)

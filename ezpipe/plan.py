@@ -1,0 +1,208 @@
+"""The plan of one run: which steps run, in which cache mode, and the one run-or-reuse decision.
+
+Pure functions of the frozen steps and the run's options, so every rank
+derives the same :class:`Plan`. :func:`reusable` is the single place that
+decides whether a step's stored outcome is reused instead of running it: the
+executor asks it, and the dry run predicts with it.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import DefinitionError
+from .graph import FrozenGraph, reachable
+from .options import RunOptions
+from .records import Mode, Status, StepRecord
+from .steps import Step
+from .store import Store
+
+
+@dataclass
+class Plan:
+    """Everything every rank must agree on before running (all derived identically)."""
+
+    steps: Sequence[Step]
+    frozen: FrozenGraph
+    modes: list[Mode]
+    forced: list[bool]
+    policy: str = "dag"
+    max_concurrent: int | None = None
+    todo: list[int] | None = None  # the selected steps (run_only); None: every step
+    tee_output: bool = True  # echo each step's captured output, prefixed, to the job output
+
+    @classmethod
+    def make(cls, steps: Sequence[Step], frozen: FrozenGraph, options: RunOptions) -> Plan:
+        todo = select(steps, options.run_only)
+        force = resolve_names(steps, options.from_step)
+        modes, forced = plan_modes(steps, frozen, options.mode, force)
+        return cls(
+            steps,
+            frozen,
+            modes,
+            forced,
+            policy=options.policy,
+            max_concurrent=options.max_concurrent,
+            todo=todo,
+            tee_output=options.tee_output,
+        )
+
+    @property
+    def selected(self) -> Sequence[int]:
+        return range(len(self.steps)) if self.todo is None else self.todo
+
+
+def plan_modes(
+    steps: Sequence[Step], frozen: FrozenGraph, run_mode: Mode, force: Sequence[int] = ()
+) -> tuple[list[Mode], list[bool]]:
+    """Each step's cache mode (its own, else the run's); force spreads downstream.
+
+    ``force`` lists steps recomputed whatever their mode (``from_step``).
+    """
+    modes = [step.definition.mode or run_mode for step in steps]
+    forced = [mode == Mode.FORCE for mode in modes]
+    for index in force:
+        forced[index] = True
+    for phase in frozen.phases:  # topological order: parents settle before children
+        for index in phase:
+            if not forced[index] and any(forced[d] for d in steps[index].dependencies):
+                forced[index] = True
+    return modes, forced
+
+
+def reusable(plan: Plan, store: Store, index: int) -> StepRecord | None:
+    """The stored record a run of ``plan`` reuses for the step instead of running it."""
+    if plan.forced[index]:
+        return None
+    step = plan.steps[index]
+    cached = store.valid_record(step.name, step.key)
+    if cached is not None and (
+        cached.status == Status.PASSED
+        or (cached.status == Status.FAILED and plan.modes[index] == Mode.CACHED)
+    ):
+        return cached
+    return None
+
+
+def stored_passes(plan: Plan, store: Store) -> dict[int, StepRecord]:
+    """Steps left out of the run whose current definition has a verified passed result:
+    the pipeline counts them as passed (from the cache), not as "not run"."""
+    if plan.todo is None:
+        return {}
+    chosen = set(plan.todo)
+    out = {}
+    for step in plan.steps:
+        if step.index not in chosen:
+            record = store.valid_record(step.name, step.key)
+            if record is not None and record.status == Status.PASSED:
+                out[step.index] = record
+    return out
+
+
+def ancestors(steps: Sequence[Step], indices: Iterable[int]) -> set[int]:
+    """The given steps and every step they depend on, transitively."""
+    return reachable(indices, lambda index: steps[index].dependencies)
+
+
+def select(steps: Sequence[Step], run_only: Sequence[str] | None) -> list[int] | None:
+    """Steps whose name matches any pattern (``re.search``) and their dependencies."""
+    if not run_only:
+        return None
+    try:
+        patterns = [re.compile(p) for p in run_only]
+    except re.error as exc:
+        raise DefinitionError(f"run_only: bad regular expression: {exc}") from None
+    matched = [s.index for s in steps if any(p.search(s.name) for p in patterns)]
+    if not matched:
+        raise DefinitionError(
+            f"run_only {list(run_only)} matches no step; steps are named like "
+            f"{[s.name for s in steps[:8]]}"
+        )
+    return sorted(ancestors(steps, matched))
+
+
+def resolve_names(steps: Sequence[Step], names: Sequence[str] | None) -> list[int]:
+    """Indices of the named steps; an unknown name is an error with suggestions."""
+    by_name = {s.name: s.index for s in steps}
+    out = []
+    for name in names or ():
+        if name not in by_name:
+            close = difflib.get_close_matches(name, list(by_name), n=5)
+            hint = f"; did you mean {close}?" if close else ""
+            raise DefinitionError(f"from_step: the pipeline has no step named {name!r}{hint}")
+        out.append(by_name[name])
+    return out
+
+
+# -- dry run ------------------------------------------------------------------------------------
+WOULD_RUN = "run"
+CACHED = "cached"
+CACHED_FAILURE = "cached failure"
+NOT_SELECTED = "not selected"
+MISSING = "missing (read-only)"
+WOULD_SKIP = "skip"
+
+
+def dry_run_rows(plan: Plan, store: Store) -> list[dict[str, Any]]:
+    """What a run of ``plan`` would do with each step, read from ``store``.
+
+    A step below a cached failure would be skipped; below a step that would
+    run, nothing is known yet.
+    """
+    steps, todo, modes, forced = plan.steps, plan.todo, plan.modes, plan.forced
+    order = [i for phase in plan.frozen.phases for i in phase]
+    selected = None if todo is None else set(todo)
+    rows: dict[int, dict[str, Any]] = {}
+    for i in order:
+        step = steps[i]
+        reason = ""
+        blocked = [
+            steps[d].name
+            for d in step.dependencies
+            if rows[d]["action"] in (CACHED_FAILURE, MISSING, WOULD_SKIP)
+        ]
+        if selected is not None and i not in selected:
+            action = NOT_SELECTED
+        elif blocked:
+            action, reason = WOULD_SKIP, f"upstream {blocked[0]!r} would not pass"
+        elif (record := reusable(plan, store, i)) is not None:
+            action = CACHED if record.status == Status.PASSED else CACHED_FAILURE
+        elif modes[i] == Mode.READ_ONLY and not forced[i]:
+            action = MISSING
+        else:
+            action = WOULD_RUN
+            last = store.read_record(step.name, step.key)
+            if forced[i]:
+                reason = "forced"
+            elif last is not None and last.status == Status.FAILED:
+                reason = "failed last time"
+            elif last is not None and last.status == Status.SKIPPED:
+                reason = "skipped last time"
+            else:
+                reason = "not cached"
+        rows[i] = {
+            "name": step.name,
+            "phase": step.phase,
+            "action": action,
+            "reason": reason,
+            "key": step.key[:16],
+        }
+    return [rows[s.index] for s in steps]
+
+
+def dry_run_text(rows: Sequence[dict[str, Any]], folder: str) -> str:
+    """The dry run's report: one line per step, then the totals."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["action"]] = counts.get(row["action"], 0) + 1
+    totals = ", ".join(f"{n} {action}" for action, n in counts.items())
+    width = max((len(r["name"]) for r in rows), default=4)
+    lines = [f"Dry run @ {folder}: nothing was run ({len(rows)} steps: {totals})"]
+    lines.append(f"{'step':<{width}}  phase  {'action':<19} reason")
+    for r in rows:
+        lines.append(f"{r['name']:<{width}}  {r['phase']:>5}  {r['action']:<19} {r['reason']}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,50 @@
+"""The plan of a run: run_only, from_step, the run-or-reuse decision, the dry-run rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ezpipe import DefinitionError, Pipeline, plan
+
+
+def _pipeline(tmp_path: Path) -> Pipeline:
+    pipeline = Pipeline(tmp_path / "p", echo=False, progress=False)
+
+    @pipeline.step
+    def a(x):
+        return x
+
+    @pipeline.step(name="b_{k}")
+    def b(v, k):
+        return v + k
+
+    @pipeline.step
+    def c(values):
+        return sum(values)
+
+    first = a(1)
+    c([b(first, k) for k in range(3)])
+    pipeline.freeze()
+    return pipeline
+
+
+def test_run_only_selects_matches_and_their_dependencies(tmp_path: Path) -> None:
+    p = _pipeline(tmp_path)
+    names = lambda todo: sorted(p.steps[i].name for i in todo)  # noqa: E731
+    assert plan.select(p.steps, None) is None
+    assert names(plan.select(p.steps, ["b_1"])) == ["a", "b_1"]
+    assert names(plan.select(p.steps, [r"^b_[02]$"])) == ["a", "b_0", "b_2"]
+    assert names(plan.select(p.steps, ["^c$"])) == ["a", "b_0", "b_1", "b_2", "c"]
+    with pytest.raises(DefinitionError, match="matches no step"):
+        plan.select(p.steps, ["nothing"])
+    with pytest.raises(DefinitionError, match="bad regular expression"):
+        plan.select(p.steps, ["(unclosed"])
+
+
+def test_from_step_names_are_checked_with_suggestions(tmp_path: Path) -> None:
+    p = _pipeline(tmp_path)
+    assert plan.resolve_names(p.steps, ["b_1", "a"]) == [2, 0]
+    with pytest.raises(DefinitionError, match=r"did you mean \['b_1'"):
+        plan.resolve_names(p.steps, ["b1"])
