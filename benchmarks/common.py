@@ -51,6 +51,7 @@ def launch(
     ranks: int = 1,
     futures: bool = False,
     timeout: float = 300,
+    env: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run ``script --child args`` on ``ranks`` ranks; returns rank 0's BENCH record.
 
@@ -61,7 +62,7 @@ def launch(
     cmd += ["--child", *map(str, args)]
     if ranks > 1 or futures:
         cmd = [str(BIN / "mpiexec"), "-n", str(ranks), *cmd]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     if ranks == 1 and not futures:
         env["EZPIPE_MPI"] = "0"
     proc = subprocess.Popen(

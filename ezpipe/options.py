@@ -47,6 +47,7 @@ ENV: dict[str, EnvVar] = {
         EnvVar("EZPIPE_TEE_OUTPUT", "bool", "echo each step's output, prefixed, to the job"),
         EnvVar("EZPIPE_PROGRESS", "progress", "bar, lines or off"),
         EnvVar("EZPIPE_PROGRESS_INTERVAL", "float", "seconds between progress lines"),
+        EnvVar("EZPIPE_SWITCH_INTERVAL", "float", "rank 0's GIL switch interval during a run"),
         EnvVar("EZPIPE_LOG_LEVEL", "str", "level of the ezpipe logger (WARNING)"),
         EnvVar("EZPIPE_MPI", "bool", "0: never use MPI, run in-process"),
         EnvVar("EZPIPE_ALLOW_SINGLETONS", "bool", "1: allow N tasks that each see 1 rank"),
@@ -124,6 +125,7 @@ class RunOptions:
     lock_timeout: float = 0.0
     tee_output: bool = True
     progress: bool | str = True
+    switch_interval: float = 0.0005  # seconds; see ezpipe.engine.loop and docs/concepts.md
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode.parse(self.mode))
@@ -139,6 +141,10 @@ class RunOptions:
             raise DefinitionError(f"max_concurrent must be at least 1, got {self.max_concurrent}")
         if not isinstance(self.lock_timeout, (int, float)) or self.lock_timeout < 0:
             raise DefinitionError(f"lock_timeout must be >= 0 seconds, got {self.lock_timeout!r}")
+        if not 0 < self.switch_interval <= 1:
+            raise DefinitionError(
+                f"switch_interval must be in (0, 1] seconds, got {self.switch_interval!r}"
+            )
         if isinstance(self.progress, str) and self.progress not in PROGRESS_STYLES:
             raise DefinitionError(
                 f"unknown progress style {self.progress!r}; use one of {PROGRESS_STYLES}"
@@ -158,6 +164,7 @@ class RunOptions:
             max_concurrent=env("EZPIPE_MAX_CONCURRENT", environ),
             tee_output=env("EZPIPE_TEE_OUTPUT", environ),
             progress=env("EZPIPE_PROGRESS", environ),
+            switch_interval=env("EZPIPE_SWITCH_INTERVAL", environ),
         )
 
     def steering(self) -> dict[str, Any]:

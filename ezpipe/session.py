@@ -136,7 +136,12 @@ class Session:
         try:
             with preempt.stop_on_signal(), capture.routing():
                 return run_plan(
-                    self.plan, self.comm, self.store, self.console, self.coordinator_events
+                    self.plan,
+                    self.comm,
+                    self.store,
+                    self.console,
+                    self.coordinator_events,
+                    self.options.switch_interval,
                 )
         except BaseException as exc:
             if self.comm.size > 1:

@@ -8,12 +8,14 @@ with a message instead of leaving ranks waiting.
 
 from __future__ import annotations
 
+import contextlib
 import faulthandler
 import logging
 import queue
+import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 from ..events import Observer
@@ -74,13 +76,37 @@ def serve(coordinator: Coordinator, comm: Comm, local: QueueChannel | None) -> N
                 comm.send(batch, rank, TAG_ASSIGN)
 
 
+@contextlib.contextmanager
+def switching_every(seconds: float) -> Iterator[None]:
+    """Let the coordinator thread take the interpreter lock at least every ``seconds``.
+
+    While rank 0's own step runs pure Python, the coordinator waits for the lock
+    up to the switch interval (5 ms by default) for every request it answers;
+    measured in benchmarks/handoff.py, 0.5 ms brings that wait under 1 ms at a
+    cost to the step of well under 1 %. A C call that holds the lock (a large
+    ``pickle.dumps``) is not shortened by this: see docs/concepts.md.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(seconds)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
+
+
 def run(
-    plan: Plan, comm: Comm, store: Store, worker: Observer, coordinator_events: Observer
+    plan: Plan,
+    comm: Comm,
+    store: Store,
+    worker: Observer,
+    coordinator_events: Observer,
+    switch_interval: float = 0.0005,
 ) -> RunOutcome:
     """Execute the plan on every rank; every rank returns the final statuses.
 
     ``worker`` hears what this rank's worker does; ``coordinator_events`` (rank 0)
-    what the coordinator decides and learns.
+    what the coordinator decides and learns; ``switch_interval`` is rank 0's
+    interpreter switch interval while its coordinator thread serves others.
     """
     started = time.time()
     if not faulthandler.is_enabled():
@@ -93,7 +119,8 @@ def run(
     elif comm.rank == 0:
         workers = list(range(comm.size)) if comm.threaded else list(range(1, comm.size))
         coordinator = Coordinator(plan, workers, coordinator_events)
-        _run_rank0(coordinator, executor, comm)
+        with switching_every(switch_interval):
+            _run_rank0(coordinator, executor, comm)
     else:
         work(executor, CommChannel(comm))
     outcomes: Sequence[StepOutcome | None] = []

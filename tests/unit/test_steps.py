@@ -107,10 +107,16 @@ def test_dependencies_are_implied_by_placeholders_and_bare_steps_anywhere(folder
     def use(*args, **kwargs):
         return args, kwargs
 
-    s = [src(i) for i in range(5)]
-    step = use(PlaceHolder(s[0]), [s[1], (s[2],)], key={"k": s[3]}, other={s[4]} and [s[4]])
+    s = [src(i) for i in range(6)]
+    step = use(PlaceHolder(s[0]), [s[1], (s[2],)], key={"k": s[3]}, other={s[4]})
     assert sorted(step.upstream) == [0, 1, 2, 3, 4]
     assert step.after == []
+    in_frozenset = use(frozenset([s[5]]))
+    assert in_frozenset.upstream == (5,)
+    pipeline.execute()
+    args, kwargs = step.get_result()
+    assert args == (0, [1, (2,)]) and kwargs == {"key": {"k": 3}, "other": {4}}
+    assert in_frozenset.get_result() == ((frozenset([5]),), {})
 
 
 def test_depends_on_adds_order_only_dependencies(folder):
