@@ -96,6 +96,11 @@ class SlurmJob(BaseModel):
         """The job output, ``%j`` standing for the job id."""
         return self._abs(self.output_dir) / f"{self.name}-%j.out"
 
+    @property
+    def notes_pattern(self) -> Path:
+        """Where the job's ``execute()`` calls say how they ended (removed at the end)."""
+        return self._abs(self.output_dir) / f"{self.name}-%j.notes"
+
     # -- the script -----------------------------------------------------------------------------
     def sbatch_options(self) -> list[str]:
         """The ``#SBATCH`` options (see :func:`ezpipe.slurm.script.sbatch_options`)."""

@@ -3,7 +3,11 @@
 The script launches every task correctly (``srun --mpi=pmi2``), asks for a
 stop signal before the time limit and forwards it to the pipeline, and, when
 ``resubmit`` > 0, submits itself again while the pipeline reports unfinished
-steps (exit status 75, see :mod:`ezpipe.preempt`). Each job appends one line
+steps (exit status 75, see :mod:`ezpipe.preempt`). A pipeline script exits 0
+when steps fail (ezpyp's convention), so the script has ``execute()`` report
+through ``EZPIPE_RUN_REPORT`` (as under ``ezpipe run``) and exits 1 when a
+run did not pass: ``sbatch --dependency=afterok`` chains then stop. Each job
+appends one line
 ``<job id> <exit status> <next job id or ->`` to ``<script>.jobs``, which is
 how :func:`ezpipe.slurm.wait` follows a chain of resubmissions without Slurm
 accounting. Kept free of I/O so that a reviewed reference script
@@ -18,11 +22,13 @@ from typing import Protocol
 
 from ..joblog import ENV_ATTEMPT, ENV_PREVIOUS, ENV_RESUBMIT, ENV_SCRIPT
 from ..preempt import EXIT_INTERRUPTED
+from ..runinfo import ENV_RUN_REPORT
 from .environment import KEPT_ON_RESUBMIT, variable
 from .settings import SlurmCluster, SlurmResources
 
 JOB_ID = variable("job_id")
 NODE_LIST = variable("node_list")
+EXIT_STEPS_FAILED = 1  # what `ezpipe run` exits with when steps failed or were skipped
 
 
 class JobSpec(Protocol):
@@ -44,6 +50,8 @@ class JobSpec(Protocol):
     def chain_path(self) -> Path: ...
     @property
     def log_pattern(self) -> Path: ...
+    @property
+    def notes_pattern(self) -> Path: ...
     @property
     def stop_seconds(self) -> int: ...
 
@@ -95,11 +103,14 @@ def render(job: JobSpec) -> str:
         f"export {ENV_SCRIPT}={script}",
         f"export {ENV_RESUBMIT}={job.resubmit}",
         f'export {ENV_ATTEMPT}="${{{ENV_ATTEMPT}:-0}}"',
+        f"export {ENV_RUN_REPORT}={_with_job_id(job.notes_pattern)}",
         f"cd {q(str(job.workdir))} || exit 1",
         f'echo "ezpipe: job ${JOB_ID} on ${NODE_LIST}, '
         f'attempt ${ENV_ATTEMPT} (resubmissions allowed: {job.resubmit})"',
         "",
         *_launch(job),
+        "",
+        *_failed_steps(),
         "",
         *_resubmission(),
         f'echo "${JOB_ID} $status ${{next%%;*}}" >> {chain}',
@@ -122,6 +133,26 @@ def _launch(job: JobSpec) -> list[str]:
         '  status=0; wait "$child" || status=$?',
         "done",
     ]
+
+
+def _failed_steps() -> list[str]:
+    """Exit 1 when the pipeline exited 0 but an ``execute()`` said its steps did not pass."""
+    report = f'"${ENV_RUN_REPORT}"'
+    return [
+        "# The pipeline exits 0 even when steps failed: its execute() calls said how they ended.",
+        f'if [ "$status" -eq 0 ] && grep -qs \'"passed": false\' {report}; then',
+        f"  status={EXIT_STEPS_FAILED}",
+        f'  echo "ezpipe: steps failed or were skipped: exit status {EXIT_STEPS_FAILED}, so jobs '
+        'depending on this one with afterok do not start"',
+        "fi",
+        f"rm -f {report}",
+    ]
+
+
+def _with_job_id(pattern: Path) -> str:
+    """``pattern`` as a shell word, its ``%j`` (sbatch's job id) as ``$SLURM_JOB_ID``."""
+    before, _, after = str(pattern).partition("%j")
+    return f"{shlex.quote(before)}${{{JOB_ID}}}{shlex.quote(after) if after else ''}"
 
 
 def _resubmission() -> list[str]:
