@@ -123,10 +123,19 @@ class SlurmJob(BaseModel):
         return path
 
 
-def make_job(settings: Mapping[str, Any], overrides: Mapping[str, Any]) -> SlurmJob:
-    """A validated job from file settings and command-line overrides (these win)."""
+def make_job(
+    settings: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    derived: Mapping[str, Any] | None = None,
+) -> SlurmJob:
+    """A validated job from file settings and command-line overrides (these win).
+
+    ``derived`` (same shape, e.g. ``{"resources": {"cpus_per_task": 4}}``) is
+    what the steps need, lowest of the three: a value a user gave always wins.
+    """
+    layered = merge_settings(merge_settings(derived or {}, settings), overrides)
     try:
-        return SlurmJob.model_validate(merge_settings(settings, overrides))
+        return SlurmJob.model_validate(layered)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in error['loc']) or 'settings'}: {error['msg']}"

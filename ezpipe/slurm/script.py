@@ -64,6 +64,10 @@ def sbatch_options(job: JobSpec) -> list[str]:
         options.append(f"--nodes={r.nodes}")
     if r.cpus_per_task is not None:
         options.append(f"--cpus-per-task={r.cpus_per_task}")
+    if r.gpus_per_task is not None:
+        options.append(f"--gpus-per-task={r.gpus_per_task}")
+    if r.gres is not None:
+        options.append(f"--gres={r.gres}")
     options.append(f"--time={r.time}")
     if r.mem is not None:
         options.append(f"--mem={r.mem}")
@@ -181,7 +185,16 @@ def _resubmission() -> list[str]:
 def describe(job: JobSpec) -> str:
     """A short human summary of what the script does."""
     r = job.resources
-    parts = [f"{r.ntasks} task{'s' if r.ntasks > 1 else ''}", f"time {r.time}"]
+    parts = [f"{r.ntasks} task{'s' if r.ntasks > 1 else ''}"]
+    if r.cpus_per_task is not None:
+        parts.append(f"{r.cpus_per_task} CPU{'s' if r.cpus_per_task > 1 else ''} per task")
+    if r.gpus_per_task is not None:
+        parts.append(f"{r.gpus_per_task} GPU{'s' if r.gpus_per_task > 1 else ''} per task")
+    if r.gres is not None:
+        parts.append(f"gres {r.gres} per node")
+    if r.mem is not None:
+        parts.append(f"memory {r.mem} per node")
+    parts.append(f"time {r.time}")
     if job.resubmit:
         parts.append(f"resubmits itself up to {job.resubmit} times at the time limit")
     return ", ".join(parts)

@@ -1,7 +1,7 @@
 """What a job asks Slurm for and how this cluster is used: validated once, from YAML or code.
 
-``SlurmResources`` is what one job asks for (tasks, CPUs per task, memory,
-time), ``SlurmCluster`` how jobs run on this cluster (partition,
+``SlurmResources`` is what one job asks for (tasks, CPUs and GPUs per task,
+memory, time), ``SlurmCluster`` how jobs run on this cluster (partition,
 account, set-up lines, the ``srun --mpi`` type). Both refuse unknown keys and
 values Slurm would reject, so a typo fails when the script is written, not
 after the job waited in the queue. ``load_settings`` and ``merge_settings``
@@ -27,6 +27,8 @@ _MEM = re.compile(r"^\d+[KMGT]?$", re.IGNORECASE)
 _NAME = re.compile(r"^[A-Za-z0-9_.+\-]+$")
 _MPI = re.compile(r"^[a-z0-9_]+$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_GRES_ITEM = r"[A-Za-z_]\w*(?::[\w.\-]+)?(?::\d+)?"  # NAME[:TYPE][:COUNT]: gpu:2, gpu:a100:1
+_GRES = re.compile(rf"^{_GRES_ITEM}(?:,{_GRES_ITEM})*$")
 DEFAULT_STOP_SECONDS = 120  # Slurm may send it up to ~30 s earlier than asked
 
 
@@ -64,14 +66,26 @@ SlurmName = Annotated[str, _matching(_NAME, "a usable Slurm name (letters, digit
 MpiType = Annotated[str, _matching(_MPI, "an srun --mpi type (pmi2, pmix, ...)")]
 
 
+def _gres_has_gpus(gres: str) -> bool:
+    return any(item.split(":")[0] == "gpu" for item in gres.split(","))
+
+
 class SlurmResources(BaseModel):
-    """What one job asks for (f3dasm's ``SlurmResources``)."""
+    """What one job asks for (f3dasm's ``SlurmResources``).
+
+    ``ntasks`` is the MPI world; ``cpus_per_task``, ``gpus_per_task`` (or a
+    ``gpu`` in ``gres``) and ``mem`` must cover the largest step a rank or a
+    node runs: given as options, or derived from the steps' own resources and
+    passed to :func:`ezpipe.slurm.make_job` under the options.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     ntasks: int = Field(1, ge=1, description="MPI ranks (srun tasks)")
     nodes: int | None = Field(None, ge=1)
-    cpus_per_task: int | None = Field(None, ge=1)
+    cpus_per_task: int | None = Field(None, ge=1, description="cores per rank (threads)")
+    gpus_per_task: int | None = Field(None, ge=1, description="GPUs per rank")
+    gres: str | None = Field(None, description="generic resources per node, e.g. gpu:2")
     time: str = Field("01:00:00", description="wall-clock limit, Slurm syntax")
     mem: str | None = Field(None, description="memory per node, e.g. 4G")
 
@@ -89,10 +103,27 @@ class SlurmResources(BaseModel):
             raise ValueError(f"{value!r} is not a Slurm memory size: use e.g. 4000, 500M, 4G")
         return None if value is None else value.strip()
 
+    @field_validator("gres")
+    @classmethod
+    def _check_gres(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not _GRES.match(value):
+            raise ValueError(
+                f"{value!r} is not a Slurm --gres: use NAME[:TYPE][:COUNT], e.g. gpu:a100:1"
+            )
+        return value
+
     @model_validator(mode="after")
-    def _check_nodes(self) -> SlurmResources:
+    def _check_combinations(self) -> SlurmResources:
         if self.nodes is not None and self.nodes > self.ntasks:
             raise ValueError(f"nodes ({self.nodes}) > ntasks ({self.ntasks}) leaves nodes idle")
+        if self.gpus_per_task is not None and self.gres is not None and _gres_has_gpus(self.gres):
+            raise ValueError(
+                f"GPUs asked for twice (gpus_per_task={self.gpus_per_task}, gres={self.gres!r}): "
+                "give either GPUs per task or a gpu count per node in gres"
+            )
         return self
 
 
