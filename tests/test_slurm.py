@@ -1,6 +1,9 @@
-"""Slurm support without Slurm: scripts, settings, launch checks, stop signals, waiting.
+"""The engine's side of Slurm: launch checks and stop signals (no Slurm needed).
 
-The real-cluster tests are in tests/slurm/ (marker ``slurm``).
+These test :func:`ezpipe.comm.check_launch` and :mod:`ezpipe.preempt`, which
+the ``ezpipe.slurm`` package does not own; its own tests are in
+tests/unit/test_slurm_*.py and the real-cluster ones in tests/slurm/ (marker
+``slurm``).
 """
 
 from __future__ import annotations
@@ -8,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,140 +18,9 @@ import pytest
 from helpers import SCRIPTS, run_script
 
 from ezpipe import LaunchError, Pipeline, Status, preempt
-from ezpipe.cli import main
 from ezpipe.comm import LocalComm, check_launch
-from ezpipe.errors import DefinitionError, SlurmError
 from ezpipe.joblog import JOBS_FILE
 from ezpipe.preempt import EXIT_INTERRUPTED, JobInterrupted
-from ezpipe.slurm import (
-    SlurmCluster,
-    SlurmJob,
-    SlurmResources,
-    load_settings,
-    make_job,
-    read_chain,
-    submit,
-    time_seconds,
-    wait,
-)
-
-DATA = Path(__file__).parent / "data"
-
-
-def reference_job() -> SlurmJob:
-    return SlurmJob(
-        script=Path("pipeline.py"),
-        args=["/scratch/out dir"],
-        workdir=Path("/home/me/proj"),
-        resources=SlurmResources(ntasks=4, nodes=1, cpus_per_task=2, time="02:00:00", mem="8G"),
-        cluster=SlurmCluster(
-            partition="batch",
-            account="proj42",
-            python="/opt/venv/bin/python",
-            setup=["module load gcc"],
-            env={"OMP_NUM_THREADS": "2"},
-            extra_sbatch=["--exclusive", "#SBATCH --gres=gpu:1"],
-        ),
-        resubmit=2,
-    )
-
-
-# -- rendering ------------------------------------------------------------------------------------
-def test_script_matches_the_reviewed_reference():
-    assert reference_job().render() == (DATA / "pipeline.sbatch").read_text()
-
-
-def test_rendered_script_is_valid_bash(tmp_path):
-    path = tmp_path / "job.sbatch"
-    path.write_text(reference_job().render())
-    done = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, timeout=30)
-    assert done.returncode == 0, done.stderr
-
-
-def test_defaults_launch_with_pmi2_and_this_python(tmp_path):
-    job = SlurmJob(script=Path("p.py"), workdir=tmp_path)
-    text = job.render()
-    assert f"srun --mpi=pmi2 {sys.executable} {tmp_path / 'p.py'} &" in text
-    assert "#SBATCH --ntasks=1\n" in text and "#SBATCH --time=01:00:00\n" in text
-    assert "#SBATCH --signal=B:USR1@120\n" in text
-    assert job.script_path == tmp_path / "ezpipe-jobs" / "p.sbatch"
-
-
-@pytest.mark.parametrize(("limit", "signal_at"), [("1", 15), ("5", 75), ("8", 120), ("60", 120)])
-def test_short_time_limits_get_a_proportionate_stop_signal(limit, signal_at):
-    job = make_job({}, {"script": "p.py", "resources": {"time": limit}})
-    assert f"--signal=B:USR1@{signal_at}" in job.sbatch_options()
-
-
-def test_cluster_default_mpi_omits_the_flag(tmp_path):
-    job = SlurmJob(script=Path("p.py"), workdir=tmp_path, cluster=SlurmCluster(mpi=None))
-    assert job.command()[:2] == ["srun", sys.executable]
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("5", 300),
-        ("0:45", 45),
-        ("01:30:00", 5400),
-        ("2-0", 172800),
-        ("1-02:03", 93780),
-        ("1-00:00:10", 86410),
-    ],
-)
-def test_slurm_time_formats(text, seconds):
-    assert time_seconds(text) == seconds
-
-
-@pytest.mark.parametrize(
-    ("settings", "message"),
-    [
-        ({"resources": {"time": "1h"}}, "not a Slurm time"),
-        ({"resources": {"mem": "lots"}}, "not a Slurm memory size"),
-        ({"resources": {"ntasks": 0}}, "greater than or equal to 1"),
-        ({"resources": {"ntasks": 2, "nodes": 4}}, "leaves nodes idle"),
-        ({"resources": {"ntasks": 4}, "cluster": {"mpi": "none"}}, "independent 1-rank copies"),
-        ({"resources": {"time": "2"}, "cluster": {"stop_signal_seconds": 120}}, "at once"),
-        ({"resubmit": 1, "cluster": {"stop_signal_seconds": 0}}, "needs a stop signal"),
-        ({"cluster": {"partiton": "x"}}, "Extra inputs are not permitted"),
-        ({"cluster": {"setup": ["a\nb"]}}, "one line"),
-        ({"cluster": {"env": {"1X": "y"}}}, "not an environment variable name"),
-    ],
-)
-def test_invalid_settings_say_what_is_wrong(settings, message):
-    with pytest.raises(DefinitionError, match=message):
-        make_job(settings, {"script": "p.py"})
-
-
-def test_yaml_settings_and_command_line_overrides(tmp_path):
-    (tmp_path / "p.py").write_text("print('hi')\n")
-    (tmp_path / "cluster.yaml").write_text(
-        "resources:\n  ntasks: 8\n  time: '00:30:00'\n"
-        "cluster:\n  partition: short\n  setup: ['module load mpi']\n  env: {A: '1'}\n"
-        "resubmit: 1\n"
-    )
-    assert load_settings(tmp_path / "cluster.yaml")["resources"]["ntasks"] == 8
-    argv = ["slurm", str(tmp_path / "p.py"), "--config", str(tmp_path / "cluster.yaml")]
-    argv += ["-n", "4", "--setup", "source venv/bin/activate", "--env", "B=2", "-q"]
-    argv += ["--output-dir", str(tmp_path / "jobs"), "--", "--out", "x y"]
-    assert main(argv) == 0
-    text = (tmp_path / "jobs" / "p.sbatch").read_text()
-    assert "#SBATCH --ntasks=4\n" in text  # the option wins over the file
-    assert "#SBATCH --time=00:30:00\n" in text and "#SBATCH --partition=short\n" in text
-    assert "module load mpi\nsource venv/bin/activate\n" in text  # lists add up
-    assert "export A=1\nexport B=2\n" in text
-    assert "export EZPIPE_SLURM_RESUBMIT=1\n" in text
-    assert f"{tmp_path / 'p.py'} --out 'x y' &" in text
-
-
-def test_cli_usage_errors(tmp_path, capsys):
-    (tmp_path / "p.py").write_text("")
-    assert main(["slurm", str(tmp_path / "missing.py")]) == 3
-    (tmp_path / "bad.yaml").write_text("resources: [1, 2\n")
-    assert main(["slurm", str(tmp_path / "p.py"), "--config", str(tmp_path / "bad.yaml")]) == 3
-    assert main(["slurm", str(tmp_path / "p.py"), "-n", "4", "--mpi", "none"]) == 3
-    assert "independent 1-rank copies" in capsys.readouterr().err
-
 
 # -- launch detection (environments as measured on Slurm 22.05 with the mpich wheel) -------------
 SRUN_PLAIN = {"SLURM_JOB_ID": "1", "SLURM_NTASKS": "4", "SLURM_STEP_NUM_TASKS": "4"}
@@ -279,48 +149,6 @@ def test_no_job_log_outside_slurm(tmp_path, monkeypatch):
     pipeline.execute()
     assert not (tmp_path / JOBS_FILE).exists()
     assert signal.getsignal(signal.SIGUSR1) == signal.SIG_DFL  # handler removed after the run
-
-
-# -- submission and waiting, with a fake sbatch/scontrol ------------------------------------------
-class FakeSlurm:
-    """Answers sbatch and scontrol like Slurm does, from a table of job states."""
-
-    def __init__(self, states: dict[str, str]) -> None:
-        self.states = states
-        self.calls: list[list[str]] = []
-
-    def __call__(self, cmd, **kwargs):
-        self.calls.append(cmd)
-        if cmd[0] == "sbatch":
-            return subprocess.CompletedProcess(cmd, 0, "123;cluster\n", "")
-        state = self.states.get(cmd[-1])
-        if state is None:
-            return subprocess.CompletedProcess(cmd, 1, "", "Invalid job id specified")
-        out = f"JobId={cmd[-1]} JobName=x JobState={state} Reason=None ExitCode=0:0\n"
-        return subprocess.CompletedProcess(cmd, 0, out, "")
-
-
-def test_submit_returns_the_job_id(tmp_path):
-    assert submit(tmp_path / "x.sbatch", run=FakeSlurm({})) == "123"
-
-
-def test_wait_follows_resubmissions(tmp_path):
-    chain = tmp_path / "x.sbatch.jobs"
-    chain.write_text("5 75 6\n6 0 -\n")
-    assert read_chain(chain) == {"5": (75, "6"), "6": (0, None)}
-    said: list[str] = []
-    assert wait("5", chain, poll=0.01, run=FakeSlurm({}), echo=said.append) == 0
-    assert said == [
-        "ezpipe slurm: job 5 stopped at its time limit; resubmitted as 6",
-        "ezpipe slurm: job 6 ended with exit status 0",
-    ]
-
-
-def test_wait_on_a_job_that_vanished_without_reporting(tmp_path):
-    fake = FakeSlurm({"7": "CANCELLED"})
-    assert wait("7", tmp_path / "none.jobs", poll=0.01, run=fake, echo=lambda s: None) == 1
-    with pytest.raises(SlurmError, match="still RUNNING"):
-        wait("8", tmp_path / "none.jobs", poll=0.01, timeout=0.05, run=FakeSlurm({"8": "RUNNING"}))
 
 
 @pytest.mark.parametrize("ranks", [1, 3])

@@ -1,9 +1,10 @@
-"""The generated job script, run by bash with a stand-in ``srun``: what it exits with.
+"""The generated job script: its text, and what it exits with when bash runs it.
 
-Slurm starts the next job of an ``afterok`` chain only when this one exits 0,
-so the script must exit non-zero when the pipeline's steps failed, although
-the pipeline script itself exits 0 then. The real-Slurm version of this is in
-tests/slurm/test_real_slurm.py.
+The text is pinned by a reviewed reference (tests/data/pipeline.sbatch). Slurm
+starts the next job of an ``afterok`` chain only when this one exits 0, so the
+script must exit non-zero when the pipeline's steps failed, although the
+pipeline script itself exits 0 then: bash runs it here with a stand-in
+``srun``; tests/slurm/test_real_slurm.py does the same on a real Slurm.
 """
 
 from __future__ import annotations
@@ -16,11 +17,64 @@ from pathlib import Path
 import pytest
 
 from ezpipe.cli import EXIT_STEPS_FAILED
-from ezpipe.slurm import SlurmJob, read_chain
+from ezpipe.slurm import SlurmCluster, SlurmJob, SlurmResources, make_job, read_chain
 from ezpipe.slurm.script import EXIT_STEPS_FAILED as SCRIPT_EXIT_STEPS_FAILED
 
 DATA = Path(__file__).parents[1] / "data"
 PIPELINE = DATA / "afterok_pipeline.py"
+
+
+def reference_job() -> SlurmJob:
+    return SlurmJob(
+        script=Path("pipeline.py"),
+        args=["/scratch/out dir"],
+        workdir=Path("/home/me/proj"),
+        resources=SlurmResources(ntasks=4, nodes=1, cpus_per_task=2, time="02:00:00", mem="8G"),
+        cluster=SlurmCluster(
+            partition="batch",
+            account="proj42",
+            python="/opt/venv/bin/python",
+            setup=["module load gcc"],
+            env={"OMP_NUM_THREADS": "2"},
+            extra_sbatch=["--exclusive", "#SBATCH --gres=gpu:1"],
+        ),
+        resubmit=2,
+    )
+
+
+# -- the text ------------------------------------------------------------------------------------
+def test_script_matches_the_reviewed_reference():
+    assert reference_job().render() == (DATA / "pipeline.sbatch").read_text()
+
+
+def test_rendered_script_is_valid_bash(tmp_path):
+    path = tmp_path / "job.sbatch"
+    path.write_text(reference_job().render())
+    done = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+
+
+def test_defaults_launch_with_pmi2_and_this_python(tmp_path):
+    job = SlurmJob(script=Path("p.py"), workdir=tmp_path)
+    text = job.render()
+    assert f"srun --mpi=pmi2 {sys.executable} {tmp_path / 'p.py'} &" in text
+    assert "#SBATCH --ntasks=1\n" in text and "#SBATCH --time=01:00:00\n" in text
+    assert "#SBATCH --signal=B:USR1@120\n" in text
+    assert job.script_path == tmp_path / "ezpipe-jobs" / "p.sbatch"
+
+
+@pytest.mark.parametrize(("limit", "signal_at"), [("1", 15), ("5", 75), ("8", 120), ("60", 120)])
+def test_short_time_limits_get_a_proportionate_stop_signal(limit, signal_at):
+    job = make_job({}, {"script": "p.py", "resources": {"time": limit}})
+    assert f"--signal=B:USR1@{signal_at}" in job.sbatch_options()
+
+
+def test_cluster_default_mpi_omits_the_flag(tmp_path):
+    job = SlurmJob(script=Path("p.py"), workdir=tmp_path, cluster=SlurmCluster(mpi=None))
+    assert job.command()[:2] == ["srun", sys.executable]
+
+
+# -- the exit status -----------------------------------------------------------------------------
 FAKE_SRUN = '#!/bin/bash\n[[ $1 == --mpi=* ]] && shift\nexec "$@"\n'  # one task, no MPI
 
 
