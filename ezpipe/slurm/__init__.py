@@ -20,8 +20,8 @@ from ..errors import DefinitionError, SlurmError  # noqa: F401
 from ..joblog import ENV_ATTEMPT, ENV_PREVIOUS, ENV_RESUBMIT, ENV_SCRIPT  # noqa: F401
 from ..preempt import EXIT_INTERRUPTED  # noqa: F401
 from .environment import SlurmEnvironment
-from .job import SlurmJob, describe, make_job
-from .script import render, sbatch_options
+from .job import SlurmJob, make_job
+from .script import describe, render, sbatch_options
 from .settings import (
     DEFAULT_STOP_SECONDS,
     MpiType,

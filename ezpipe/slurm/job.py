@@ -142,8 +142,3 @@ def make_job(
             for error in exc.errors()
         )
         raise DefinitionError(f"invalid Slurm job settings: {problems}") from exc
-
-
-def describe(job: SlurmJob) -> str:
-    """A short human summary of what the script does."""
-    return _script.describe(job)

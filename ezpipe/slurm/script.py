@@ -7,10 +7,9 @@ steps (exit status 75, see :mod:`ezpipe.preempt`). A pipeline script exits 0
 when steps fail (ezpyp's convention), so the script has ``execute()`` report
 through ``EZPIPE_RUN_REPORT`` (as under ``ezpipe run``) and exits 1 when a
 run did not pass: ``sbatch --dependency=afterok`` chains then stop. Each job
-appends one line
-``<job id> <exit status> <next job id or ->`` to ``<script>.jobs``, which is
-how :func:`ezpipe.slurm.wait` follows a chain of resubmissions without Slurm
-accounting. Kept free of I/O so that a reviewed reference script
+appends one line ``<job id> <exit status> <next job id or ->`` to
+``<script>.jobs``, which is how :func:`ezpipe.slurm.wait` follows a chain of
+resubmissions without Slurm accounting. Kept free of I/O so that a reviewed reference script
 (``tests/data/pipeline.sbatch``) pins the text byte for byte.
 """
 
@@ -144,7 +143,7 @@ def _failed_steps() -> list[str]:
     report = f'"${ENV_RUN_REPORT}"'
     return [
         "# The pipeline exits 0 even when steps failed: its execute() calls said how they ended.",
-        f'if [ "$status" -eq 0 ] && grep -qs \'"passed": false\' {report}; then',
+        f'if [ "$status" -eq 0 ] && grep -qsE \'"passed": *false\' {report}; then',
         f"  status={EXIT_STEPS_FAILED}",
         f'  echo "ezpipe: steps failed or were skipped: exit status {EXIT_STEPS_FAILED}, so jobs '
         'depending on this one with afterok do not start"',

@@ -148,3 +148,18 @@ def test_a_failed_run_then_a_passing_one_in_the_same_script_still_fails_the_job(
     status, output = run_job(tmp_path, script)
     assert status == 1, output
     assert "[FAIL] 'check'" in output and "[PASS] 'check'" in output
+
+
+@pytest.mark.parametrize(
+    ("note", "status"),
+    [
+        ('{"folder": "/x", "passed": false, "dry_run": false}', 1),
+        ('{"folder":"/x","passed":false}', 1),  # however the note is spaced
+        ('{"folder": "/x \\"passed\\": false", "passed": true}', 0),  # a folder's name is no note
+        ('{"folder": "/x", "passed": true, "dry_run": true}', 0),
+    ],
+)
+def test_the_script_reads_the_runs_note_not_the_pipelines_exit_status(tmp_path, note, status):
+    script = tmp_path / "notes.py"
+    script.write_text(f"import os\nopen(os.environ['EZPIPE_RUN_REPORT'], 'a').write({note!r})\n")
+    assert run_job(tmp_path, script)[0] == status
