@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = p.add_argument_group("resources")
     r.add_argument("-n", "--ntasks", type=int, help="MPI ranks (default 1)")
     r.add_argument("-N", "--nodes", type=int)
-    r.add_argument("-c", "--cpus-per-task", type=int)
+    r.add_argument("-c", "--cpus-per-task", type=int, help="cores per rank")
+    r.add_argument("--gpus-per-task", type=int, metavar="G", help="GPUs per rank")
+    r.add_argument("--gres", help="generic resources per node, e.g. gpu:2 or gpu:a100:1")
     r.add_argument("-t", "--time", help="time limit, e.g. 01:00:00 (default 1 hour)")
     r.add_argument("--mem", help="memory per node, e.g. 4G")
     c = p.add_argument_group("cluster")
@@ -117,6 +119,8 @@ def _overrides(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, 
             "ntasks": args.ntasks,
             "nodes": args.nodes,
             "cpus_per_task": args.cpus_per_task,
+            "gpus_per_task": args.gpus_per_task,
+            "gres": args.gres,
             "time": args.time,
             "mem": args.mem,
         }

@@ -2,14 +2,17 @@
 
 Each test submits real jobs: srun with and without ``--mpi=pmi2``, a batch
 script running plain ``python``, a script written by ``ezpipe slurm`` and run
-with ``sbatch --wait``, and a job that reaches its time limit and resubmits
-itself. Every command has a timeout that kills it and fails the test.
+with ``sbatch --wait``, a job that reaches its time limit and resubmits
+itself, and ``afterok`` chains behind jobs whose steps failed or passed.
+Every command has a timeout that kills it and fails the test.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -128,3 +131,54 @@ def test_a_failing_job_is_not_resubmitted(slurm_env, tmp_path):
     (line,) = (tmp_path / "ezpipe-jobs" / "fails.sbatch.jobs").read_text().splitlines()
     assert line.split()[1:] == ["3", "-"]
     assert "resubmitted" not in done.stdout
+
+
+def test_a_job_whose_steps_failed_stops_its_afterok_chain(slurm_env, tmp_path):
+    """A user's chain: `sbatch --dependency=afterok:<pipeline job> next.sbatch`."""
+    pipeline = str(ROOT / "tests" / "data" / "afterok_pipeline.py")
+    first, after = {}, {}
+    for how in ("fail", "pass"):  # held until the dependent job is queued: no race
+        cmd = [EZPIPE, "slurm", pipeline, "-J", f"first_{how}", "-t", "5", "--sbatch=--hold"]
+        made = run_command(
+            [*cmd, "-q", "--submit", "--", str(tmp_path / how), how], env=slurm_env, cwd=tmp_path
+        )
+        assert made.returncode == 0, made.stdout + made.stderr
+        first[how] = re.search(r"submitted job (\d+)", made.stdout).group(1)
+        script = tmp_path / f"after_{how}.sbatch"
+        script.write_text(f"#!/bin/bash\n#SBATCH -o {tmp_path}/after-%j.out\ntouch {how}.ran\n")
+        cmd = ["sbatch", "--parsable", f"--dependency=afterok:{first[how]}", str(script)]
+        queued = run_command(cmd, env=slurm_env, cwd=tmp_path)
+        assert queued.returncode == 0, queued.stderr
+        after[how] = queued.stdout.strip().split(";")[0]
+    released = run_command(["scontrol", "release", *first.values()], env=slurm_env, cwd=tmp_path)
+    assert released.returncode == 0, released.stderr
+
+    chain = {how: tmp_path / "ezpipe-jobs" / f"first_{how}.sbatch.jobs" for how in first}
+    wait_for(lambda: all(path.exists() for path in chain.values()), "the pipeline jobs to end")
+    for how, status in (("fail", "1"), ("pass", "0")):
+        assert chain[how].read_text().split() == [first[how], status, "-"]
+    (log,) = (tmp_path / "ezpipe-jobs").glob(f"first_fail-{first['fail']}.out")
+    assert "[FAIL] 'check'" in log.read_text()
+    assert "ezpipe: steps failed or were skipped: exit status 1" in log.read_text()
+
+    wait_for(lambda: (tmp_path / "pass.ran").exists(), "the job after the passing one to run")
+    wait_for(
+        lambda: queue(after["fail"], slurm_env) in ("", "PENDING DependencyNeverSatisfied"),
+        "Slurm to give up on the job after the failing one",
+    )
+    assert not (tmp_path / "fail.ran").exists()  # it never ran, and never will
+    run_command(["scancel", after["fail"]], env=slurm_env, cwd=tmp_path)
+
+
+def queue(job_id: str, env: dict) -> str:
+    """``STATE REASON`` of a queued job; empty once Slurm has let it go."""
+    done = run_command(["squeue", "-h", "-j", job_id, "-o", "%T %r"], env=env, timeout=60)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def wait_for(condition, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"waited {timeout} s for {what}")
+        time.sleep(0.5)
