@@ -14,6 +14,7 @@ Target: p50 <= 1 ms and p99 <= 10 ms.
 
 from __future__ import annotations
 
+import itertools
 import json
 import pickle
 import statistics
@@ -66,14 +67,13 @@ def child(args: list[str]) -> None:
         work(i)
     pipeline.execute()
     if pipeline.comm.rank == 0:
-        gaps = []
         records = []
         for path in Path(folder, "steps").glob("*/*/record.json"):
             record = json.loads(path.read_text())
             if record["rank"] != 0:
                 records.append((record["start"], record["end"]))
         records.sort()
-        gaps = [b[0] - a[1] for a, b in zip(records, records[1:], strict=False)]
+        gaps = [b[0] - a[1] for a, b in itertools.pairwise(records)]
         emit(gaps=gaps)
 
 

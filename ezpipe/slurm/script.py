@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Protocol
 
 from ..errors import EXIT_INTERRUPTED
-
 from .environment import KEPT_ON_RESUBMIT, variable
 from .settings import SlurmCluster, SlurmResources
 
