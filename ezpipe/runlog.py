@@ -26,6 +26,7 @@ from typing import Any
 
 from .options import env
 from .records import RunRecord, RunTally
+from .slurm.environment import SlurmEnvironment
 from .store import Store
 from .version import __version__
 
@@ -112,28 +113,24 @@ class RunLog:
             log.error("could not write %s: %s", path, exc)
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and value.isdigit() else None
-
-
 def job_entry(environ: Mapping[str, str], ranks: int) -> dict[str, Any] | None:
     """The description of the current Slurm job, or None outside Slurm."""
-    job_id = environ.get("SLURM_JOB_ID")
-    if not job_id:
+    slurm = SlurmEnvironment.from_environ(environ)
+    if not slurm.in_job:
         return None
     return {
-        "job_id": job_id,
-        "job_name": environ.get("SLURM_JOB_NAME"),
-        "node_list": environ.get("SLURM_JOB_NODELIST") or environ.get("SLURM_NODELIST"),
-        "nodes": _int(environ.get("SLURM_JOB_NUM_NODES")),
-        "ntasks": _int(environ.get("SLURM_NTASKS")),
-        "step_id": environ.get("SLURM_STEP_ID"),
+        "job_id": slurm.job_id,
+        "job_name": slurm.job_name,
+        "node_list": slurm.node_list,
+        "nodes": slurm.num_nodes,
+        "ntasks": slurm.ntasks,
+        "step_id": slurm.step_id,
         "ranks": ranks,
         "attempt": env("EZPIPE_SLURM_ATTEMPT", environ) or 0,
         "resubmit_limit": env("EZPIPE_SLURM_RESUBMIT", environ),
         "resubmission_of": env("EZPIPE_SLURM_PREVIOUS_JOB", environ),
         "script": env("EZPIPE_SLURM_SCRIPT", environ),
-        "submit_dir": environ.get("SLURM_SUBMIT_DIR"),
+        "submit_dir": slurm.submit_dir,
         "started": time.time(),
         "ended": None,
         "outcome": "running",
