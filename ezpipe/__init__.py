@@ -10,20 +10,27 @@ from .errors import (
     DefinitionError,
     DuplicateStepNameError,
     EzpipeError,
+    FailedStepWarning,
     ForeignStepError,
     FrozenPipelineError,
+    InitializationError,
     LaunchError,
     LockedError,
+    NotExecutedStepWarning,
+    RepeatedStepError,
     ResultNotAvailableError,
+    ResultWarning,
     SchemaConflictError,
     SchemaMismatchError,
+    SkippedStepWarning,
     StepFailedError,
     StoreError,
+    UnrecognizedStepWarning,
 )
 from .lookup import LookupHandle
 from .pipeline import Pipeline
 from .records import Mode, Status, StepRecord
-from .steps import PlaceHolder, Step, StepFunction, as_pickle_step
+from .steps import PlaceHolder, Step, StepFunction, as_dill_step, as_pickle_step
 from .version import __version__
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -33,23 +40,31 @@ __all__ = [
     "DefinitionError",
     "DuplicateStepNameError",
     "EzpipeError",
+    "FailedStepWarning",
     "ForeignStepError",
     "FrozenPipelineError",
+    "InitializationError",
     "LaunchError",
     "LockedError",
     "LookupHandle",
     "Mode",
+    "NotExecutedStepWarning",
     "Pipeline",
     "PlaceHolder",
+    "RepeatedStepError",
     "ResultNotAvailableError",
+    "ResultWarning",
     "SchemaConflictError",
     "SchemaMismatchError",
+    "SkippedStepWarning",
     "Status",
     "Step",
     "StepFailedError",
     "StepFunction",
     "StepRecord",
     "StoreError",
+    "UnrecognizedStepWarning",
     "__version__",
+    "as_dill_step",
     "as_pickle_step",
 ]

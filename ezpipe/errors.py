@@ -7,6 +7,8 @@ that knows nothing about ezpipe still handles them sensibly.
 
 from __future__ import annotations
 
+import warnings
+
 
 class EzpipeError(Exception):
     """Base class of every error raised by ezpipe itself."""
@@ -16,7 +18,11 @@ class DefinitionError(EzpipeError, ValueError):
     """The pipeline as written cannot be run (bad step, bad argument, bad option)."""
 
 
-class FrozenPipelineError(DefinitionError):
+class InitializationError(DefinitionError):
+    """The schema is not initialized yet, or is and can no longer change (ezpyp's name)."""
+
+
+class FrozenPipelineError(InitializationError):
     """A step was added after the schema was frozen."""
 
 
@@ -26,6 +32,10 @@ class ForeignStepError(DefinitionError):
 
 class DuplicateStepNameError(DefinitionError):
     """Two steps of one pipeline ended up with the same name."""
+
+
+class RepeatedStepError(DuplicateStepNameError):
+    """ezpyp's name for a step defined twice under one name (``DuplicateStepNameError``)."""
 
 
 class CycleError(DefinitionError):
@@ -42,6 +52,39 @@ class SchemaConflictError(EzpipeError, RuntimeError):
 
 class ResultNotAvailableError(EzpipeError, LookupError):
     """A result was asked for that does not exist; the message says why."""
+
+
+class ResultWarning(UserWarning, ResultNotAvailableError):
+    """A result that cannot be returned, said as a warning *and* an error.
+
+    ezpipe turns these warnings into errors (a filter installed on import and
+    when a ``Pipeline`` is made), so ``get_result`` raises them and code that
+    catches :class:`ResultNotAvailableError` (a ``LookupError``) works. Code
+    written for ezpyp, which warns and returns None, can record or allow them
+    (``pytest.warns``, ``warnings.simplefilter("default", ResultWarning)``) and
+    gets None, as it did there.
+    """
+
+
+class NotExecutedStepWarning(ResultWarning):
+    """The step has no result for its current definition: it has not run (yet)."""
+
+
+class FailedStepWarning(ResultWarning):
+    """The step failed: there is no result, only its recorded error."""
+
+
+class SkippedStepWarning(ResultWarning):
+    """The step was skipped because an upstream step did not pass."""
+
+
+class UnrecognizedStepWarning(ResultWarning):
+    """No step of that name exists in the pipeline."""
+
+
+def results_raise() -> None:
+    """Make :class:`ResultWarning` an error (idempotent: the filter moves to the front)."""
+    warnings.filterwarnings("error", category=ResultWarning)
 
 
 class LaunchError(EzpipeError, RuntimeError):
@@ -91,3 +134,6 @@ class StepFailedError(EzpipeError, RuntimeError):
         super().__init__(
             f"step {name!r} failed: {message}\n--- recorded traceback ---\n{traceback or ''}"
         )
+
+
+results_raise()

@@ -7,20 +7,30 @@ graph); the phases of a run live in :mod:`ezpipe.session`, the engine in
 
 from __future__ import annotations
 
-import json
 import os
+import warnings
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, overload
 
 import pandas as pd
 
 from . import graph as graph_mod
-from .engine.comm import Comm, root_call, world
-from .errors import ResultNotAvailableError, SchemaConflictError, SchemaMismatchError, StoreError
+from . import schema
+from .engine.comm import Comm, world
+from .errors import (
+    FailedStepWarning,
+    InitializationError,
+    NotExecutedStepWarning,
+    ResultNotAvailableError,
+    ResultWarning,
+    SkippedStepWarning,
+    UnrecognizedStepWarning,
+    results_raise,
+)
 from .graph import FrozenGraph
 from .lock import FolderLock
 from .lookup import LookupHandle
-from .observe.logs import configure as configure_logging
 from .options import RunOptions, env
 from .plan import Plan
 from .records import Mode, Status, StepRecord
@@ -87,7 +97,7 @@ class Pipeline:
         )
         self.name = name
         self.store = Store(folder, fsync=fsync)
-        self._lock = FolderLock(self.store.root, timeout=lock_timeout)
+        self.lock = FolderLock(self.store.root, timeout=lock_timeout)
         self.registry = StepRegistry(self)
         self._comm = comm
         self._frozen: FrozenGraph | None = None
@@ -96,6 +106,7 @@ class Pipeline:
         self._last_plan: Plan | None = None
         self._last_dry_run = False
         self.summary: pd.DataFrame | None = None
+        results_raise()  # get_result's warnings are errors unless the caller records them
 
     # -- options and parts ----------------------------------------------------------------------
     @property
@@ -111,6 +122,14 @@ class Pipeline:
     @property
     def steps(self) -> list[Step]:
         return self.registry.steps
+
+    @property
+    def schema_path(self) -> Path:
+        return self.store.schema_path
+
+    @property
+    def summary_path(self) -> Path:
+        return self.store.summary_path
 
     @property
     def mode(self) -> Mode:
@@ -183,60 +202,53 @@ class Pipeline:
     def phases(self) -> list[list[Step]]:
         return [[self.steps[i] for i in phase] for phase in self.freeze().phases]
 
+    def organize_steps(self) -> list[list[Step]]:
+        """ezpyp's name for freezing: validates the DAG; returns the phases."""
+        return self.phases
+
+    def get_schema(self) -> dict[str, Any]:
+        """The schema document (what ``pipeline.schema`` holds); only once initialized."""
+        if not self._schema_written and self._frozen is None:
+            raise InitializationError(
+                f"pipeline {self.name!r} has no schema yet: call initialize_schema() "
+                "(or execute()) first"
+            )
+        return graph_mod.schema_document(self.name, self.folder, self.steps, self.freeze())
+
+    def barrier(self) -> None:
+        """Wait until every rank arrives here (a no-op with one rank)."""
+        self.comm.allgather(None)
+
     def initialize_schema(self) -> FrozenGraph:
-        """Freeze the steps, check every rank built the same pipeline, write ``pipeline.schema``."""
+        """Freeze the steps, check every rank built the same pipeline, write ``pipeline.schema``.
+
+        The folder is locked only while the schema is written; until this pipeline
+        runs, another ``Pipeline`` of this process that initializes the same folder
+        with a different schema gets :class:`SchemaConflictError` (ezpyp's guard
+        against two pipelines writing to one place).
+        """
         frozen = self.freeze()
-        if self._schema_written:
-            return frozen
-        self.check_ranks_agree(frozen)
-        root_call(self.comm, lambda: self._write_schema(frozen))
+        if not self._schema_written:
+            schema.declare(self, frozen, hold_lock=False)
+            self._schema_written = True
+        return frozen
+
+    def lock_for_run(self) -> FrozenGraph:
+        """The run's first phase: agree, write the schema, and hold the folder lock."""
+        frozen = self.freeze()
+        schema.declare(self, frozen, hold_lock=True)
         self._schema_written = True
         return frozen
 
+    def release(self) -> None:
+        """End of a run: release the folder lock and this pipeline's claim on the folder."""
+        self.lock.release()
+        self._schema_written = False
+        schema.withdraw(self)
+
     def check_ranks_agree(self, frozen: FrozenGraph) -> None:
         """Every rank compares its schema hash with the others' (a collective)."""
-        comm = self.comm
-        configure_logging(comm.rank, comm.size)
-        hashes = comm.allgather(frozen.schema_hash)
-        if len(set(hashes)) > 1:
-            differ = [r for r, h in enumerate(hashes) if h != hashes[0]]
-            raise SchemaMismatchError(
-                f"the ranks built different pipelines (ranks {differ} differ from rank 0): "
-                "every rank must define the same steps with the same arguments; draw random "
-                "parameters once with a fixed seed, or on rank 0 and broadcast them"
-            )
-
-    def _write_schema(self, frozen: FrozenGraph) -> None:
-        self.store.create()
-        self._lock.acquire()  # held until execute() ends, or this process does
-        try:
-            if self.options.strict:
-                self._check_same_schema(frozen)
-            document = graph_mod.schema_document(self.name, self.folder, self.steps, frozen)
-            self.store.write_text(self.store.schema_path, graph_mod.dumps_schema(document))
-        except BaseException:
-            self._lock.release()
-            raise
-
-    def _check_same_schema(self, frozen: FrozenGraph) -> None:
-        path = self.store.schema_path
-        if not path.exists():
-            return
-        try:
-            old_hash = json.loads(path.read_text()).get("schema_hash")
-        except (OSError, ValueError) as exc:
-            raise StoreError(f"cannot read the existing schema {path}: {exc}") from exc
-        if old_hash != frozen.schema_hash:
-            raise SchemaConflictError(
-                f"strict pipeline {self.name!r}: {path} holds a different schema "
-                f"(hash {str(old_hash)[:12]} vs {frozen.schema_hash[:12]}); use another "
-                "folder, or strict=False to keep both definitions' results side by side"
-            )
-
-    def release(self) -> None:
-        """End of a run: release the folder lock; a later execute() locks and writes again."""
-        self._lock.release()
-        self._schema_written = False
+        schema.check_ranks_agree(self, frozen)
 
     # -- run ------------------------------------------------------------------------------------
     def execute(
@@ -305,26 +317,43 @@ class Pipeline:
         return self.store.read_record(target.name, target.key)
 
     def get_result(self, step: Step | PlaceHolder | str) -> Any:
-        """The step's result, loaded from the cache; a clear error when there is none."""
-        target = self.registry.resolve(step)
+        """The step's result, loaded from the cache.
+
+        When there is none, the reason is raised as a :class:`ResultWarning` (a
+        :class:`ResultNotAvailableError`): not run, failed, skipped, or no such
+        step. Code that records or allows those warnings gets None, as ezpyp did.
+        """
+        try:
+            target = self.registry.resolve(step)
+        except ResultNotAvailableError as exc:
+            warnings.warn(UnrecognizedStepWarning(str(exc)), stacklevel=2)
+            return None
         self.freeze()
         try:
             return self.store.load_result(target.name, target.key)
         except ResultNotAvailableError as exc:
-            raise ResultNotAvailableError(self._why_missing(target, exc)) from None
+            warnings.warn(self._why_missing(target, exc), stacklevel=2)
+            return None
 
-    def _why_missing(self, step: Step, exc: ResultNotAvailableError) -> str:
-        if self.store.read_record(step.name, step.key) is not None:
-            return str(exc)  # it failed, was skipped, or its file is damaged: the store says
+    def _why_missing(self, step: Step, exc: ResultNotAvailableError) -> ResultWarning:
+        record = self.store.read_record(step.name, step.key)
+        if record is not None and record.status == Status.FAILED:
+            return FailedStepWarning(str(exc))
+        if record is not None and record.status == Status.SKIPPED:
+            return SkippedStepWarning(str(exc))
+        if record is not None:
+            return NotExecutedStepWarning(str(exc))  # its result file is damaged
         if self._last_dry_run:
-            return f"step {step.name!r} was not run: this was a dry run (nothing is computed)"
+            return NotExecutedStepWarning(
+                f"step {step.name!r} was not run: this was a dry run (nothing is computed)"
+            )
         plan = self._last_plan
         if plan is not None and plan.todo is not None and step.index not in set(plan.todo):
-            return (
+            return NotExecutedStepWarning(
                 f"step {step.name!r} was not selected by run_only in this run and the folder "
                 "holds no result for its current definition"
             )
-        return str(exc)
+        return NotExecutedStepWarning(str(exc))
 
     def lookup(self, step: Step | PlaceHolder | str) -> LookupHandle:
         """A handle on the cache entry of the step's current definition."""

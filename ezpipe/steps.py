@@ -23,9 +23,9 @@ from typing import Any, Protocol
 
 from .errors import (
     DefinitionError,
-    DuplicateStepNameError,
     ForeignStepError,
     FrozenPipelineError,
+    RepeatedStepError,
     ResultNotAvailableError,
 )
 from .records import Mode, Status
@@ -95,7 +95,7 @@ class StepRegistry:
             self._auto_names[base] = count + 1
         elif name in self._by_name:
             other = self.steps[self._by_name[name]]
-            raise DuplicateStepNameError(
+            raise RepeatedStepError(
                 f"two steps are named {name!r}: a call of {other.function_name} and a call of "
                 f"{step.function_name}; give each a distinct name"
             )
@@ -215,6 +215,10 @@ class PlaceHolder:
         if not isinstance(step, Step):
             raise DefinitionError(f"PlaceHolder takes a step, got {type(step).__name__}: {step!r}")
         self.step = step
+
+    def get_result(self) -> Any:
+        """The result of the step this stands for (ezpyp's ``PlaceHolder.get_result``)."""
+        return self.step.get_result()
 
     def __repr__(self) -> str:
         return f"<result of {self.step.name}>"
@@ -390,6 +394,19 @@ def as_pickle_step(
         )
 
     return decorate
+
+
+def as_dill_step(
+    pipeline: Owner,
+    depends_on: Iterable[Step | PlaceHolder] | None = None,
+    **options: Any,
+) -> Callable[[Callable[..., Any]], StepFunction]:
+    """ezpyp's dill step: results that plain pickle cannot hold (lambdas, closures).
+
+    ezpipe stores every result with cloudpickle, which serialises what dill does,
+    so this is :func:`as_pickle_step` under ezpyp's name.
+    """
+    return as_pickle_step(pipeline, depends_on, **options)
 
 
 def raise_foreign(dep: Step, step: Step) -> None:

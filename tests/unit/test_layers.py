@@ -20,7 +20,7 @@ LAYERS: list[set[str]] = [
     {"steps", "keys", "graph"},  # definition
     {"store", "lock", "runlog", "plan", "folderview", "slurm"},  # storage, policy, backends
     {"engine", "observe"},  # execution and its observers, unaware of each other
-    {"session", "lookup", "pipeline", "config", "reader"},  # the user's side
+    {"session", "schema", "lookup", "pipeline", "config", "reader"},  # the user's side
     {"cli", "__main__", "__init__"},  # the command line; the package's re-exports
 ]
 APART = {"engine": "observe", "observe": "engine"}

@@ -1,0 +1,108 @@
+"""Declaring a pipeline's schema: every rank agrees on it, rank 0 writes ``pipeline.schema``.
+
+Three guards, each with its own error: the ranks built the same pipeline
+(:class:`SchemaMismatchError`, on every rank); ``strict=True`` refuses a folder
+holding another schema; and, as ezpyp does, two ``Pipeline`` objects of one
+process do not declare different schemas for one folder while the first has
+not run (:class:`SchemaConflictError`). Results are keyed by content, so a
+folder may hold many definitions' results; these guards catch mistakes, not
+a changed pipeline being rerun.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+
+from . import graph as graph_mod
+from .engine.comm import Comm, root_call
+from .errors import SchemaConflictError, SchemaMismatchError, StoreError
+from .graph import FrozenGraph
+from .lock import FolderLock
+from .observe.logs import configure as configure_logging
+from .options import RunOptions
+from .steps import Step
+from .store import Store
+
+_DECLARED: dict[str, tuple[str, int]] = {}  # folder -> (schema hash, id of the declaring Pipeline)
+
+
+class Declaring(Protocol):
+    name: str
+    store: Store
+    lock: FolderLock
+    options: RunOptions
+
+    @property
+    def folder(self) -> str: ...
+    @property
+    def comm(self) -> Comm: ...
+    @property
+    def steps(self) -> list[Step]: ...
+
+
+def check_ranks_agree(pipeline: Declaring, frozen: FrozenGraph) -> None:
+    """Every rank compares its schema hash with the others' (a collective)."""
+    comm = pipeline.comm
+    configure_logging(comm.rank, comm.size)
+    hashes = comm.allgather(frozen.schema_hash)
+    if len(set(hashes)) > 1:
+        differ = [r for r, h in enumerate(hashes) if h != hashes[0]]
+        raise SchemaMismatchError(
+            f"the ranks built different pipelines (ranks {differ} differ from rank 0): "
+            "every rank must define the same steps with the same arguments; draw random "
+            "parameters once with a fixed seed, or on rank 0 and broadcast them"
+        )
+
+
+def declare(pipeline: Declaring, frozen: FrozenGraph, *, hold_lock: bool) -> None:
+    """Agree, then write the schema on rank 0 under the folder lock (kept if ``hold_lock``)."""
+    check_ranks_agree(pipeline, frozen)
+    root_call(pipeline.comm, lambda: _write(pipeline, frozen, hold_lock))
+    _DECLARED[pipeline.folder] = (frozen.schema_hash, id(pipeline))
+
+
+def withdraw(pipeline: Declaring) -> None:
+    """The pipeline ran (or gave the folder up): its declaration no longer binds others."""
+    if _DECLARED.get(pipeline.folder, (None, None))[1] == id(pipeline):
+        del _DECLARED[pipeline.folder]
+
+
+def _write(pipeline: Declaring, frozen: FrozenGraph, hold_lock: bool) -> None:
+    declared = _DECLARED.get(pipeline.folder)
+    if declared is not None and declared[1] != id(pipeline) and declared[0] != frozen.schema_hash:
+        raise SchemaConflictError(
+            f"another Pipeline of this process initialized {pipeline.folder} with a different "
+            f"schema (hash {declared[0][:12]} vs {frozen.schema_hash[:12]}) and has not run "
+            "yet: two pipelines would write to one folder; use another folder, or run or "
+            "release() the first"
+        )
+    store = pipeline.store
+    store.create()
+    pipeline.lock.acquire()  # held until execute() ends
+    try:
+        if pipeline.options.strict:
+            _check_same_schema(pipeline, frozen)
+        document = graph_mod.schema_document(pipeline.name, pipeline.folder, pipeline.steps, frozen)
+        store.write_text(store.schema_path, graph_mod.dumps_schema(document))
+    except BaseException:
+        pipeline.lock.release()
+        raise
+    if not hold_lock:
+        pipeline.lock.release()
+
+
+def _check_same_schema(pipeline: Declaring, frozen: FrozenGraph) -> None:
+    path = pipeline.store.schema_path
+    if not path.exists():
+        return
+    try:
+        old_hash = json.loads(path.read_text()).get("schema_hash")
+    except (OSError, ValueError) as exc:
+        raise StoreError(f"cannot read the existing schema {path}: {exc}") from exc
+    if old_hash != frozen.schema_hash:
+        raise SchemaConflictError(
+            f"strict pipeline {pipeline.name!r}: {path} holds a different schema "
+            f"(hash {str(old_hash)[:12]} vs {frozen.schema_hash[:12]}); use another "
+            "folder, or strict=False to keep both definitions' results side by side"
+        )
