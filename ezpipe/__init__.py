@@ -29,6 +29,8 @@ from .errors import (
 )
 from .lookup import LookupHandle
 from .pipeline import Pipeline
+from .reader import FolderReader
+from .reader import open_folder as open
 from .records import Mode, Status, StepRecord
 from .steps import PlaceHolder, Step, StepFunction, as_dill_step, as_pickle_step
 from .version import __version__
@@ -41,6 +43,7 @@ __all__ = [
     "DuplicateStepNameError",
     "EzpipeError",
     "FailedStepWarning",
+    "FolderReader",
     "ForeignStepError",
     "FrozenPipelineError",
     "InitializationError",
@@ -67,4 +70,5 @@ __all__ = [
     "__version__",
     "as_dill_step",
     "as_pickle_step",
+    "open",
 ]
