@@ -44,4 +44,7 @@ final = report(stats, ks)
 
 pipeline.execute()
 if pipeline.comm.rank == 0:
-    print(pipeline.get_result(final))
+    if final.lookup().cached():  # also after `ezpipe run --run-only ...` left it out
+        print(final.get_result())
+    else:
+        print(f"no report from this run: {final.status.label}")

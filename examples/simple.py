@@ -46,5 +46,6 @@ step_gamma = gamma(PlaceHolder(step_alpha), PlaceHolder(step_beta))
 pipeline.initialize_schema()
 # Run the pipeline steps
 pipeline.execute()
-# Results from cache can be loaded with, e.g.
-print(f"Pipeline result for gamma: {pipeline.get_result('gamma')}")
+# Results from cache can be loaded with, e.g. (unless a partial run left gamma out)
+if step_gamma.lookup().cached():
+    print(f"Pipeline result for gamma: {pipeline.get_result('gamma')}")

@@ -50,6 +50,7 @@ ENV: dict[str, EnvVar] = {
         EnvVar("EZPIPE_SWITCH_INTERVAL", "float", "rank 0's GIL switch interval during a run"),
         EnvVar("EZPIPE_LOG_LEVEL", "str", "level of the ezpipe logger (WARNING)"),
         EnvVar("EZPIPE_MPI", "bool", "0: never use MPI, run in-process"),
+        EnvVar("EZPIPE_EXIT_ON_FAILURE", "bool", "1: execute() exits 1 when steps failed"),
         EnvVar("EZPIPE_ALLOW_SINGLETONS", "bool", "1: allow N tasks that each see 1 rank"),
         EnvVar("EZPIPE_RUN_REPORT", "str", "file where execute() notes how it ended"),
         EnvVar("EZPIPE_MPIEXEC", "str", "the MPI launcher ezpipe run uses"),
@@ -125,7 +126,8 @@ class RunOptions:
     lock_timeout: float = 0.0
     tee_output: bool = True
     progress: bool | str = True
-    switch_interval: float = 0.0005  # seconds; see ezpipe.engine.loop and docs/concepts.md
+    switch_interval: float = 0.0005  # seconds; see ezpipe.engine.loop and docs/architecture.md
+    exit_on_failure: bool = False  # end the script with status 1 when steps failed
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode.parse(self.mode))
@@ -165,6 +167,7 @@ class RunOptions:
             tee_output=env("EZPIPE_TEE_OUTPUT", environ),
             progress=env("EZPIPE_PROGRESS", environ),
             switch_interval=env("EZPIPE_SWITCH_INTERVAL", environ),
+            exit_on_failure=env("EZPIPE_EXIT_ON_FAILURE", environ),
         )
 
     def steering(self) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from .lock import FolderLock
 from .lookup import LookupHandle
 from .options import RunOptions, env
 from .plan import Plan
-from .records import Mode, Status, StepRecord
+from .records import Mode, RunTally, Status, StepRecord
 from .session import Session
 from .steps import PlaceHolder, Step, StepFunction, StepRegistry, as_pickle_step
 from .store import Store
@@ -66,6 +66,12 @@ class Pipeline:
     ``progress``
         rank 0's progress report: True (a bar on a terminal, else a line every
         30 s), ``"bar"``, ``"lines"`` or False; see :mod:`ezpipe.observe.progress`.
+    ``exit_on_failure``
+        when the run did not do what it was asked (steps failed or were skipped),
+        ``execute()`` ends the script with exit status 1 after the summary, so a
+        job chain (``sbatch --dependency=afterok``) stops. Off by default, as in
+        ezpyp, whose scripts exit 0; ``ezpipe run`` and ``ezpipe slurm`` job
+        scripts exit 1 anyway.
     """
 
     def __init__(
@@ -82,6 +88,7 @@ class Pipeline:
         lock_timeout: float = 0.0,
         tee_output: bool = True,
         progress: bool | str = True,
+        exit_on_failure: bool = False,
         comm: Comm | None = None,
     ) -> None:
         self.options = RunOptions(
@@ -94,6 +101,7 @@ class Pipeline:
             lock_timeout=lock_timeout,
             tee_output=tee_output,
             progress=progress,
+            exit_on_failure=exit_on_failure,
         )
         self.name = name
         self.store = Store(folder, fsync=fsync)
@@ -106,6 +114,7 @@ class Pipeline:
         self._last_plan: Plan | None = None
         self._last_dry_run = False
         self.summary: pd.DataFrame | None = None
+        self.tally: RunTally | None = None  # the verdict of the last execute()
         results_raise()  # get_result's warnings are errors unless the caller records them
 
     # -- options and parts ----------------------------------------------------------------------
@@ -260,6 +269,7 @@ class Pipeline:
         dry_run: bool = False,
         run_only: str | Iterable[str] | None = None,
         from_step: str | Iterable[str] | None = None,
+        exit_on_failure: bool | None = None,
     ) -> pd.DataFrame:
         """Run every step that needs running, on every rank; returns the summary table.
 
@@ -280,10 +290,13 @@ class Pipeline:
             dry_run=dry_run or None,
             run_only=run_only,
             from_step=from_step,
+            exit_on_failure=exit_on_failure,
         ).with_environment()
         frame = Session(self, options).execute()
         if options.dry_run and env("EZPIPE_DRY_RUN"):
             raise SystemExit(0)
+        if options.exit_on_failure and self.tally is not None and not self.tally.asked_done:
+            raise SystemExit(self.tally.exit_code)
         return frame
 
     def remember(
@@ -293,8 +306,10 @@ class Pipeline:
         *,
         dry_run: bool = False,
         summary: pd.DataFrame | None = None,
+        tally: RunTally | None = None,
     ) -> None:
         """What the last execute() did, for get_status() and the errors of get_result()."""
+        self.tally = tally
         self._statuses = None if statuses is None else list(statuses)
         self._last_plan = plan
         self._last_dry_run = dry_run

@@ -72,6 +72,7 @@ class Pipeline(Protocol):
         *,
         dry_run: bool = False,
         summary: pd.DataFrame | None = None,
+        tally: RunTally | None = None,
     ) -> None: ...
 
 
@@ -158,7 +159,7 @@ class Session:
             with fatal_on_root(self.pipeline, "write the summary"):
                 result = self._conclude(outcome)
         frame, tally, statuses = comm.bcast(result)  # type: ignore[misc]
-        self.pipeline.remember(statuses, self.plan, summary=frame)
+        self.pipeline.remember(statuses, self.plan, summary=frame, tally=tally)
         self.pipeline.release()
         return frame, tally
 
