@@ -73,7 +73,9 @@ class _Static:
     self_attributes: tuple[str, ...]
 
 
-_STATIC: dict[types.CodeType, _Static] = {}
+# By identity: equal code objects of two files (code equality ignores the file name)
+# must not share a definition. The code object is held, so its id stays unique.
+_STATIC: dict[int, tuple[types.CodeType, _Static]] = {}
 
 
 def _code_fallback(code: types.CodeType, out: list[bytes]) -> None:
@@ -88,22 +90,23 @@ def _code_fallback(code: types.CodeType, out: list[bytes]) -> None:
 
 
 def _static(code: types.CodeType) -> _Static:
-    found = _STATIC.get(code)
-    if found is None:
-        definition = syntax.find_function(code)
-        if definition is not None:
-            digest = definition.digest
-        else:
-            out = [code.co_name.encode()]
-            _code_fallback(code, out)
-            digest = hashlib.sha256(b"\x00".join(out)).hexdigest()
-        found = _Static(
-            definition,
-            digest,
-            syntax.reads(definition, code),
-            syntax.self_attributes(definition, code),
-        )
-        _STATIC[code] = found
+    hit = _STATIC.get(id(code))
+    if hit is not None and hit[0] is code:
+        return hit[1]
+    definition = syntax.find_function(code)
+    if definition is not None:
+        digest = definition.digest
+    else:
+        out = [code.co_name.encode()]
+        _code_fallback(code, out)
+        digest = hashlib.sha256(b"\x00".join(out)).hexdigest()
+    found = _Static(
+        definition,
+        digest,
+        syntax.reads(definition, code),
+        syntax.self_attributes(definition, code),
+    )
+    _STATIC[id(code)] = (code, found)
     return found
 
 

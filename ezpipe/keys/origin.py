@@ -87,6 +87,17 @@ def _short_qualname(qualname: str) -> str:
     return qualname.rsplit("<locals>.", 1)[-1]
 
 
+_NAMED = (
+    type,
+    types.FunctionType,
+    types.BuiltinFunctionType,
+    types.MethodDescriptorType,
+    types.WrapperDescriptorType,
+    types.ClassMethodDescriptorType,
+    types.MethodWrapperType,
+)
+
+
 def callable_name(func: Any) -> str:
     """A readable name for any callable a step may wrap, for logs and manifests.
 
@@ -98,7 +109,7 @@ def callable_name(func: Any) -> str:
         owner = func.__self__
         owner_name = owner.__qualname__ if isinstance(owner, type) else type(owner).__qualname__
         return f"{_short_qualname(owner_name)}.{getattr(func.__func__, '__name__', '?')}"
-    if isinstance(func, type | types.FunctionType | types.BuiltinFunctionType):
+    if isinstance(func, _NAMED):
         name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "?")
         return _short_qualname(str(name))
     copied = getattr(func, "__dict__", {}).get("__qualname__")  # a wrapper object
@@ -111,5 +122,13 @@ def decorator_name(wrapper: Any) -> str:
     """The decorator that built ``wrapper``: ``scaled`` for
     ``scaled.<locals>.decorate.<locals>.wrapper``."""
     if isinstance(wrapper, types.FunctionType):
-        return wrapper.__qualname__.split(".<locals>.", 1)[0]
+        # functools.wraps copies the wrapped function's __qualname__ onto the wrapper;
+        # the code object keeps the wrapper's own (3.11+; 3.10: the enclosing def)
+        code = wrapper.__code__
+        qualname = getattr(code, "co_qualname", None)
+        if qualname is None:
+            from .syntax import enclosing_function
+
+            qualname = enclosing_function(code) or code.co_name
+        return qualname.split(".<locals>.", 1)[0]
     return _short_qualname(type(wrapper).__qualname__)

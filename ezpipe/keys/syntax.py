@@ -59,6 +59,24 @@ def _is_docstring(statement: ast.stmt) -> bool:
     )
 
 
+def _joined_parts(values: list[ast.expr]) -> list[object]:
+    """An f-string's pieces with literal text merged and empty text dropped: Python
+    3.12's parser (PEP 701) splits literal text differently, and 3.12.0-3.12.1 add
+    empty pieces to format specs."""
+    merged: list[object] = []
+    for value in values:
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            if not value.value:
+                continue
+            if merged and isinstance(merged[-1], str):
+                merged[-1] += value.value
+            else:
+                merged.append(value.value)
+        else:
+            merged.append(value)
+    return [ast.Constant(value=v) if isinstance(v, str) else v for v in merged]
+
+
 def _encode(node: object, out: list[str], top: bool) -> None:
     if isinstance(node, ast.AST):
         out.append(type(node).__name__)
@@ -76,6 +94,8 @@ def _encode(node: object, out: list[str], top: bool) -> None:
                 continue
             if name == "body" and isinstance(node, _SCOPES) and value and _is_docstring(value[0]):
                 value = value[1:]
+            if name == "values" and isinstance(node, ast.JoinedStr):
+                value = _joined_parts(value)
             out.append(name)
             out.append("=")
             _encode(value, out, False)
@@ -161,10 +181,10 @@ def _lambda_column(code: types.CodeType) -> int | None:
     positions = getattr(code, "co_positions", None)
     if positions is None:
         return None
-    columns = [
+    columns = [  # zero-width positions (RESUME, the implicit return) say nothing
         col
-        for line, _end, col, _end_col in positions()
-        if line == code.co_firstlineno and col is not None
+        for line, _end, col, end_col in positions()
+        if line == code.co_firstlineno and col is not None and end_col is not None and end_col > col
     ]
     return min(columns) if columns else None
 
@@ -211,6 +231,24 @@ def find_function(code: types.CodeType) -> Definition | None:
             inside = [n for n in candidates if n.col_offset <= column]  # type: ignore[attr-defined]
             node = max(inside, key=lambda n: n.col_offset, default=node)  # type: ignore[attr-defined]
     return _definition(node, tree, code.co_filename)
+
+
+def enclosing_function(code: types.CodeType) -> str | None:
+    """The name of the outermost ``def`` around ``code`` (Python 3.10 has no
+    ``co_qualname``, and ``functools.wraps`` overwrites ``__qualname__``)."""
+    tree = _file_tree(code.co_filename)
+    if tree is None:
+        return None
+    line = code.co_firstlineno
+    best: ast.AST | None = None
+    for nodes in tree.by_line.values():
+        for node in nodes:
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            inside = _first_line(node) <= line <= (getattr(node, "end_lineno", None) or 0)
+            if inside and (best is None or _first_line(node) < _first_line(best)):
+                best = node
+    return best.name if best is not None else None  # type: ignore[attr-defined]
 
 
 def find_class(filename: str, first_line: int, name: str) -> Definition | None:

@@ -359,6 +359,12 @@ class _Repr(reprlib.Repr):
             return f"{type(obj).__name__}(shape={obj.shape})"
         if isinstance(obj, types.FunctionType | functools.partial | types.MethodType):
             return callable_name(obj)
+        if type(obj).__repr__ is object.__repr__ and _has_state(obj):
+            # the default repr holds a memory address (and ``__main__``): show the state
+            fields = ", ".join(
+                f"{k}={self.repr1(v, level - 1)}" for k, v in list(object_state(obj).items())[:12]
+            )
+            return f"{type(obj).__qualname__}({fields})"
         try:
             return super().repr_instance(obj, level)
         except Exception:

@@ -1,16 +1,33 @@
+"""Value encoding and step keys: joblib's hashing properties applied to ezpipe's keys."""
+
 from __future__ import annotations
 
+import collections
 import dataclasses
+import enum
 import subprocess
 import sys
+import textwrap
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import pydantic
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ezpipe.keys import StepRef, function_fingerprint, hash_value, step_key
+import ezpipe.keys.values as values_module
+from ezpipe.errors import DefinitionError
+from ezpipe.keys import (
+    KEY_LENGTH,
+    StepRef,
+    function_fingerprint,
+    hash_value,
+    key_session,
+    step_key,
+    step_key_and_manifest,
+)
 
 
 @dataclasses.dataclass
@@ -24,27 +41,130 @@ class Model(pydantic.BaseModel):
     size: int = 3
 
 
+class Color(enum.Enum):
+    RED = 1
+    GREEN = 2
+
+
+class Pair(NamedTuple):
+    name: str
+    func: object
+
+
+class Holder:
+    def __init__(self, groups: object) -> None:
+        self.groups = groups
+
+
+def test_key_length_is_kept():
+    assert KEY_LENGTH == 16
+
+
 def test_dict_and_set_order_never_change_a_key():
     assert hash_value({"a": 1, "b": 2}) == hash_value({"b": 2, "a": 1})
     assert hash_value({3, 1, 2}) == hash_value({2, 3, 1})
 
 
 def test_types_and_values_are_distinguished():
-    values = [1, 1.0, True, "1", b"1", [1], (1,), {1}, None, 0, -0.0, 0.0, [], ()]
+    values = [1, 1.0, True, "1", b"1", [1], (1,), {1}, frozenset({1}), None, 0, -0.0, 0.0]
+    values += [[], (), {}, 1 + 0j, np.int64(1), np.float64(1.0), Color.RED]
     assert len({hash_value(v) for v in values}) == len(values)
+
+
+def test_floats_are_exact():
+    assert hash_value(0.1 + 0.2) != hash_value(0.3)
+    assert hash_value(1e-300) != hash_value(1.0000000000000001e-300 * 1.0000001)
+    assert hash_value(float("inf")) != hash_value(float("-inf"))
+    assert hash_value(-0.0) != hash_value(0.0)
 
 
 def test_rich_values_hash_by_content():
     assert hash_value(np.arange(5)) == hash_value(np.arange(5))
     assert hash_value(np.arange(5)) != hash_value(np.arange(5) + 1)
     assert hash_value(np.arange(5)) != hash_value(np.arange(5).astype(float))
+    assert hash_value(np.arange(6).reshape(2, 3)) != hash_value(np.arange(6).reshape(3, 2))
+    assert hash_value(np.arange(6)[::2]) == hash_value(np.array([0, 2, 4]))
+    assert hash_value(np.array([1, "a"], dtype=object)) != hash_value(
+        np.array([1, "b"], dtype=object)
+    )
     frame = pd.DataFrame({"a": [1, 2]})
     assert hash_value(frame) == hash_value(frame.copy())
     assert hash_value(frame) != hash_value(frame.assign(a=[1, 3]))
+    assert hash_value(pd.Series([1, 2])) != hash_value(pd.Series([1, 2], index=[5, 6]))
     assert hash_value(Config(0.1, (1, 2))) == hash_value(Config(0.1, (1, 2)))
     assert hash_value(Config(0.1, (1, 2))) != hash_value(Config(0.2, (1, 2)))
     assert hash_value(Model(name="x")) == hash_value(Model(name="x", size=3))
     assert hash_value(Model(name="x")) != hash_value(Model(name="x", size=4))
+
+
+def test_enums_are_keyed_by_member():
+    assert hash_value(Color.RED) == hash_value(Color(1))
+    assert hash_value(Color.RED) != hash_value(Color.GREEN)
+    assert hash_value(Color.RED) != hash_value(1)
+
+
+def test_ordered_dicts_keep_their_order_and_plain_dicts_do_not():
+    a = collections.OrderedDict([("x", 1), ("y", 2)])
+    b = collections.OrderedDict([("y", 2), ("x", 1)])
+    assert hash_value(a) != hash_value(b)
+    assert hash_value(a) == hash_value(collections.OrderedDict([("x", 1), ("y", 2)]))
+    assert hash_value(dict(a)) == hash_value(dict(b))
+    assert hash_value(a) != hash_value(dict(a))
+
+
+def test_namedtuple_holding_a_lambda_is_keyed_by_its_fingerprint():
+    first = Pair("a", lambda x: x + 1)
+    same = Pair("a", lambda x: x + 1)
+    other = Pair("a", lambda x: x + 2)
+    assert hash_value(first) == hash_value(same)
+    assert hash_value(first) != hash_value(other)
+    assert hash_value(first) != hash_value(("a", first.func))  # the type counts
+    assert hash_value(Pair("a", 1)) != hash_value(Pair("b", 1))
+
+
+def test_self_referential_argument_is_a_clear_definition_error():
+    loop: list[object] = [1]
+    loop.append(loop)
+    with pytest.raises(DefinitionError, match=r"argument data .*contains itself"):
+        step_key("fp", {"data": loop}, [], None)
+    mapping: dict[str, object] = {}
+    mapping["me"] = mapping
+    with pytest.raises(DefinitionError, match="contains itself"):
+        hash_value(mapping)
+    holder = Holder(None)
+    holder.groups = [holder]
+    with pytest.raises(DefinitionError, match="Holder that contains itself"):
+        hash_value(holder)
+    shared = [1, 2]
+    assert hash_value([shared, shared]) == hash_value([[1, 2], [1, 2]])  # sharing is no cycle
+
+
+def test_deep_nesting_is_a_definition_error_not_a_recursion_error():
+    deep: list[object] = []
+    for _ in range(sys.getrecursionlimit() * 2):
+        deep = [deep]
+    with pytest.raises(DefinitionError, match="nested too deeply"):
+        hash_value(deep)
+
+
+def test_unpicklable_argument_names_the_argument():
+    import threading
+
+    with pytest.raises(DefinitionError, match="step 'fit': argument lock cannot be part"):
+        step_key("fp", {"lock": threading.Lock()}, [], None, step_name="fit")
+
+
+def _digests_under_seeds(code: str) -> set[str]:
+    return {
+        subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(code)],
+            env={"PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        for seed in ("1", "2", "3", "4")
+    }
 
 
 def test_keys_are_stable_across_processes():
@@ -52,17 +172,32 @@ def test_keys_are_stable_across_processes():
         "from ezpipe.keys import hash_value;"
         "print(hash_value({'b': [1.5, 'x', {3, 1}], 'a': (None, True)}))"
     )
-    digests = {
-        subprocess.run(
-            [sys.executable, "-c", code],
-            env={"PYTHONHASHSEED": seed},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        for seed in ("1", "2", "3")
-    }
+    digests = _digests_under_seeds(code)
     assert digests == {hash_value({"a": (None, True), "b": [1.5, "x", {1, 3}]})}
+
+
+def test_an_object_holding_a_set_of_frozensets_has_one_key_under_any_hash_seed(tmp_path):
+    (tmp_path / "holders.py").write_text(
+        "class Holder:\n    def __init__(self, groups):\n        self.groups = groups\n"
+    )
+    code = f"""
+        import sys
+        sys.path.insert(0, {str(tmp_path)!r})
+        from holders import Holder
+        from ezpipe.keys import hash_value
+        groups = {{frozenset({{"alpha", "beta"}}), frozenset({{"gamma"}}), frozenset("def")}}
+        print(hash_value(Holder(groups)) + hash_value(groups))
+    """
+    digests = _digests_under_seeds(code)
+    assert len(digests) == 1
+    changed = code.replace('"gamma"', '"delta"')
+    assert _digests_under_seeds(changed) != digests
+
+
+def test_user_objects_are_keyed_by_their_state():
+    assert hash_value(Holder([1, 2])) == hash_value(Holder([1, 2]))
+    assert hash_value(Holder([1, 2])) != hash_value(Holder([2, 1]))
+    assert hash_value(Holder({"a"})) != hash_value(Holder({"b"}))
 
 
 def test_step_key_parts():
@@ -72,28 +207,83 @@ def test_step_key_parts():
     assert base != step_key("fp2", {"x": 1, "threads": 4}, [], None, ["threads"])
     assert base != step_key("fp", {"x": 1, "threads": 4}, [], "2", ["threads"])
     assert base != step_key("fp", {"x": 1, "threads": 4}, ["k"], None, ["threads"])
+    assert base != step_key("fp", {"y": 1, "threads": 4}, [], None, ["threads"])  # names count
     assert step_key("f", {"x": StepRef("a")}, [], None) != step_key(
         "f", {"x": StepRef("b")}, [], None
     )
+    assert step_key("f", {}, [], None) != step_key("f", {}, [], "")  # no version is not ""
 
 
-def test_function_fingerprint_follows_code_and_constants():
-    def f(x):
-        return x + 1
+def test_upstream_steps_in_arguments_are_keyed_by_position_and_upstream_key():
+    a, b = "a" * 64, "b" * 64
+    ab = step_key("f", {"x": StepRef(a), "y": StepRef(b)}, [a, b], None)
+    ba = step_key("f", {"x": StepRef(b), "y": StepRef(a)}, [a, b], None)
+    assert ab != ba
+    assert ab != step_key("f", {"x": StepRef(a), "y": StepRef(b)}, [a, "c" * 64], None)
+    assert ab == step_key("f", {"x": StepRef(a, "load"), "y": StepRef(b)}, [a, b], None)
 
-    def g(x):
-        return x + 2
 
-    def h(x):
-        return x + 1
+def test_step_key_with_fingerprint_or_callable_and_manifest_agree():
+    def f(x, y=2):
+        return x + y
 
-    assert function_fingerprint(f) == function_fingerprint(f)
-    assert function_fingerprint(f) != function_fingerprint(g)
-    assert function_fingerprint(f) != function_fingerprint(h)  # same code, other name
+    arguments = {"x": np.arange(3), "y": [1, {"z": 2}]}
+    key = step_key(function_fingerprint(f), arguments, ["k" * 64], "3")
+    assert key == step_key(f, arguments, ["k" * 64], "3")
+    assert key == step_key_and_manifest(f, arguments, ["k" * 64], "3").key
 
+
+def test_a_large_value_is_hashed_once_per_session(monkeypatch):
+    calls: list[int] = []
+    original = values_module.hash_buffer
+
+    def counting(buffer):
+        calls.append(len(buffer))
+        return original(buffer)
+
+    monkeypatch.setattr(values_module, "hash_buffer", counting)
+    data = np.random.default_rng(0).random(10_000)
+
+    def f(data, i):
+        return data[i]
+
+    with key_session() as context:
+        keys = {step_key(f, {"data": data, "i": i}, [], None) for i in range(50)}
+        listed = {step_key(f, {"data": [data], "i": i}, [], None) for i in range(50)}
+    assert len(keys) == 50 and len(listed) == 50
+    assert len(calls) == 1
+    assert context.stats["arrays"] == 1 and context.stats["fingerprints"] == 1
+    calls.clear()
+    for i in range(5):
+        step_key(f, {"data": data, "i": i}, [], None)
+    assert len(calls) == 5  # without a session nothing is remembered
+    with key_session():
+        first = step_key(f, {"data": data, "i": 0}, [], None)
+        data[0] += 1  # a new session sees the change
+    with key_session():
+        assert step_key(f, {"data": data, "i": 0}, [], None) != first
+
+
+def test_session_memo_does_not_mix_up_upstream_positions():
+    a, b = "a" * 64, "b" * 64
+    shared = {"u": StepRef(a)}
+    with key_session():
+        first = step_key("f", {"x": shared}, [a, b], None)
+        second = step_key("f", {"x": shared}, [b, a], None)
+    assert first == step_key("f", {"x": shared}, [a, b], None)
+    assert second == step_key("f", {"x": shared}, [b, a], None)
+    assert first != second
+
+
+# -- properties -------------------------------------------------------------------------------
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(), st.binary()
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.binary(max_size=8),
 )
 trees = st.recursive(
     scalars,
@@ -101,9 +291,24 @@ trees = st.recursive(
         st.lists(children, max_size=4),
         st.tuples(children, children),
         st.dictionaries(st.text(max_size=5), children, max_size=4),
+        st.frozensets(st.one_of(st.integers(), st.text(max_size=4)), max_size=4),
     ),
     max_leaves=20,
 )
+
+
+def typed(value):
+    """A type-aware canonical form: equal exactly when two trees are the same value."""
+    t = type(value)
+    if t is float:
+        return ("f", value.hex())
+    if t in (list, tuple):
+        return (t.__name__, tuple(typed(v) for v in value))
+    if t is dict:
+        return ("d", frozenset((k, typed(v)) for k, v in value.items()))
+    if t is frozenset:
+        return ("z", frozenset(typed(v) for v in value))
+    return (t.__name__, value)
 
 
 @given(st.dictionaries(st.text(max_size=5), trees, max_size=6))
@@ -113,33 +318,13 @@ def test_dict_insertion_order_is_irrelevant(mapping):
 
 
 @given(trees, trees)
-def test_different_values_give_different_digests(a, b):
-    if hash_value(a) == hash_value(b):
-        assert repr(a) == repr(b) or a == b
+def test_digests_are_equal_exactly_when_values_are(a, b):
+    assert (hash_value(a) == hash_value(b)) == (typed(a) == typed(b))
 
 
-def test_decorator_options_do_not_change_the_fingerprint(tmp_path):
-    fingerprints = []
-    for number, decorator in enumerate(["", "@deco(mode='force')\n", "@deco(name='g{x}')\n"]):
-        path = tmp_path / f"module{number}.py"
-        path.write_text(f"{decorator}def f(x):\n    return x\n")
-        namespace = {"deco": lambda **options: lambda func: func}
-        exec(compile(path.read_text(), str(path), "exec"), namespace)
-        fingerprints.append(function_fingerprint(namespace["f"]))
-    assert len(set(fingerprints)) == 1
-    path = tmp_path / "changed.py"
-    path.write_text("def f(x):\n    return x + 0\n")
-    namespace = {}
-    exec(compile(path.read_text(), str(path), "exec"), namespace)
-    assert function_fingerprint(namespace["f"]) not in fingerprints
-
-
-def test_closure_variables_are_part_of_the_fingerprint():
-    def make(k):
-        def scaled(x):
-            return x * k
-
-        return scaled
-
-    assert function_fingerprint(make(2)) == function_fingerprint(make(2))
-    assert function_fingerprint(make(2)) != function_fingerprint(make(3))
+@given(st.dictionaries(st.text(max_size=5), trees, min_size=1, max_size=6), st.data())
+def test_any_value_change_changes_the_key(mapping, data):
+    name = data.draw(st.sampled_from(sorted(mapping)))
+    changed = dict(mapping)
+    changed[name] = [mapping[name]]
+    assert step_key("f", mapping, [], None) != step_key("f", changed, [], None)
