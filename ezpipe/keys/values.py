@@ -364,7 +364,7 @@ class _Repr(reprlib.Repr):
             fields = ", ".join(
                 f"{k}={self.repr1(v, level - 1)}" for k, v in list(object_state(obj).items())[:12]
             )
-            return f"{type(obj).__qualname__}({fields})"
+            return f"{callable_name(type(obj))}({fields})"
         try:
             return super().repr_instance(obj, level)
         except Exception:
