@@ -16,12 +16,17 @@ is not followed: it changes only with an upgrade, which ``version=`` covers.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import decimal
 import enum
+import fractions
 import functools
 import hashlib
 import inspect
 import logging
 import os
+import pathlib
+import re
 import types
 from typing import Any
 
@@ -110,13 +115,19 @@ def _static(code: types.CodeType) -> _Static:
     return found
 
 
+_PLAIN_TYPES = (bool, int, float, complex, str, bytes, range, decimal.Decimal, fractions.Fraction)
+_PLAIN_BASES = (pathlib.PurePath, datetime.date, datetime.time, datetime.timedelta, re.Pattern)
+
+
 def is_plain(value: Any, depth: int = 0) -> bool:
     """Data a global may hold and still be keyed: it cannot change behind the key's back."""
     if depth > 20:
         return False
     t = type(value)
-    if value is None or t in (bool, int, float, complex, str, bytes, range):
+    if value is None or t in _PLAIN_TYPES or isinstance(value, _PLAIN_BASES):
         return True
+    if t.__module__ == "numpy" and hasattr(value, "dtype") and not hasattr(value, "__len__"):
+        return True  # a numpy scalar
     if isinstance(value, enum.Enum):
         return True
     if isinstance(value, tuple | frozenset):
@@ -367,10 +378,16 @@ class _Builder:
                 raw = inspect.getattr_static(self_type, attribute)
             except AttributeError:
                 continue
-            for func in _functions_of(raw):
+            functions = _functions_of(raw)
+            for func in functions:
                 if is_user_function(func):
                     name = f"{callable_name(self_type)}.{func.__name__}"
                     self.queue.append((func, name, self_type))
+            if not functions and is_plain(raw) and is_user_type(self_type):
+                # a class attribute read through self: not in the instance's state
+                name = f"{callable_name(self_type)}.{attribute}"
+                digest = self.digest(raw, reader, "global", name)
+                self.add(Part("global", name, digest, short_repr(raw, self.context)), reader)
 
     def reads(self, func: types.FunctionType, static: _Static, reader: str) -> None:
         """Module-level names the function reads: plain data becomes a ``global`` part,
@@ -408,6 +425,10 @@ class _Builder:
                 return
             if isinstance(value, functools.partial) and not is_user_function(value.func):
                 return
+            self.add(Part("helper", name, function_fingerprint(value, self.context)), reader)
+            return
+        if callable(value) and any(is_user_function(f) for f in _wrapped_chain(value)[1:]):
+            # a helper behind a wrapper object (functools.lru_cache, a jit)
             self.add(Part("helper", name, function_fingerprint(value, self.context)), reader)
             return
         if is_plain(value):

@@ -16,9 +16,9 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
-from .functions import describe
-from .manifest import SCHEME, Manifest, build_manifest
-from .parts import KeyWarning, Part
+from .functions import Description, describe
+from .manifest import DIGEST_CHARS, SCHEME, Manifest, part_entry
+from .parts import KeyWarning
 from .values import (
     KeyContext,
     UnhashableValue,
@@ -129,15 +129,35 @@ def step_key_and_manifest(
     names = list(upstream_names) if upstream_names is not None else []
     digests = _arguments(arguments, exclude, upstream, context, step_name)
     key = _compose(description.fingerprint, version, digests, upstream)
-    parts: list[Part] = list(description.parts)
+    entries = dict(_function_entries(description, context))
     for name, digest, value in digests:
-        parts.append(Part("argument", name, digest.hex(), short_repr(value, context)))
+        entries[f"argument:{name}"] = {
+            "digest": digest.hex()[:DIGEST_CHARS],
+            "repr": short_repr(value, context),
+        }
     seen: set[str] = set()
     for index, upstream_key in enumerate(upstream):
         name = names[index] if index < len(names) else f"#{index}"
         if name in seen:
             name = f"{name}#{index}"
         seen.add(name)
-        parts.append(Part("upstream", name, upstream_key, upstream_key[:16]))
-    manifest = build_manifest(key, description.fingerprint, version, parts)
+        entries[f"upstream:{name}"] = {"digest": upstream_key, "repr": upstream_key[:16]}
+    manifest = {
+        "scheme": SCHEME,
+        "key": key,
+        "fingerprint": description.fingerprint,
+        "version": version,
+        "parts": entries,
+    }
     return KeyResult(key, manifest, description.warnings)
+
+
+def _function_entries(description: Description, context: KeyContext) -> dict[str, Any]:
+    """The manifest entries of a callable's parts, built once per session: a sweep of
+    100,000 steps shares them (manifests are read-only; they are written as JSON)."""
+    hit = context.manifests.get(id(description))
+    if hit is not None and hit[0] is description:
+        return hit[1]
+    entries = {part.ident: part_entry(part) for part in description.parts}
+    context.manifests[id(description)] = (description, entries)
+    return entries

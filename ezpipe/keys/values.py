@@ -65,6 +65,7 @@ class KeyContext:
     values: dict[int, tuple[Any, bytes]] = dataclasses.field(default_factory=dict)
     functions: dict[int, tuple[Any, Any]] = dataclasses.field(default_factory=dict)
     reprs: dict[int, tuple[Any, str]] = dataclasses.field(default_factory=dict)
+    manifests: dict[int, tuple[Any, dict[str, Any]]] = dataclasses.field(default_factory=dict)
     stats: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 

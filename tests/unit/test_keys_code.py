@@ -153,13 +153,17 @@ def test_the_canonical_encoding_is_the_same_under_other_pythons():
     here = syntax_module.source_digest(source)
     others = sorted(
         set(glob.glob("/root/.pyenv/versions/3.1[0-9]*/bin/python3"))
-        | {p for v in ("3.10", "3.12", "3.13", "3.14") if (p := shutil.which(f"python{v}"))}
+        | {
+            p
+            for v in ("3.10", "3.12", "3.13", "3.14")
+            if (p := shutil.which(f"python{v}")) and "/shims/" not in p
+        }
     )
     results = {}
     for python in others:
         done = subprocess.run([python, "-c", script], input=source, capture_output=True, text=True)
-        if done.returncode == 0:
-            results[python] = done.stdout.strip()
+        assert done.returncode == 0, (python, done.stderr)
+        results[python] = done.stdout.strip()
     if not results:
         pytest.skip("no other Python interpreter here")
     assert set(results.values()) == {here}, results
@@ -400,6 +404,44 @@ def test_stdlib_and_installed_packages_are_not_followed(load):
     assert not is_user_file(__import__("numpy").__file__)
     assert not is_user_file(__import__("ezpipe").__file__)
     assert is_user_file(module.__file__)
+
+
+def test_more_plain_globals_class_attributes_and_cached_helpers(load):
+    source = """
+        import datetime, functools, pathlib, re
+        import numpy as np
+        ROOT = pathlib.Path("/data/{v}")
+        WHEN = datetime.date(2020, 1, 1)
+        PATTERN = re.compile("a+")
+        FACTOR = np.float64(2.0)
+
+        @functools.lru_cache
+        def cached(x):
+            return x + {v}
+
+        class Model:
+            SCALE = {v}
+            def fit(self, x):
+                return x * self.SCALE
+
+        def f(x):
+            return ROOT / str(x), WHEN, PATTERN.match(x), FACTOR * x, cached(x)
+        """
+    one, two = load(source.format(v=1)), load(source.format(v=2))
+    found = parts(one.f)
+    assert {
+        "global:ROOT",
+        "global:WHEN",
+        "global:PATTERN",
+        "global:FACTOR",
+        "helper:cached",
+    } <= set(found)
+    assert describe(one.f).warnings == ()
+    assert fp(one) != fp(two)
+    assert function_fingerprint(one.Model().fit) != function_fingerprint(two.Model().fit)
+    assert "global:Model.SCALE" in parts(one.Model().fit)
+    again = parts(load(source.format(v=1)).f)
+    assert {k: p.digest for k, p in found.items()} == {k: p.digest for k, p in again.items()}
 
 
 def test_local_names_that_shadow_globals_are_not_globals(load):
