@@ -55,7 +55,11 @@ def is_user_file(filename: str | None) -> bool:
 
 
 def is_user_module(module: types.ModuleType) -> bool:
-    return is_user_file(getattr(module, "__file__", None))
+    filename = getattr(module, "__file__", None)
+    if filename is None:  # a namespace package: judged by where it lives
+        paths = list(getattr(module, "__path__", None) or ())
+        return bool(paths) and all(is_user_file(os.path.join(p, "__init__.py")) for p in paths)
+    return is_user_file(filename)
 
 
 def is_user_function(func: Any) -> bool:

@@ -16,6 +16,7 @@ A :class:`KeyContext` remembers digests by object identity for one freeze, so an
 
 from __future__ import annotations
 
+import abc
 import collections
 import contextlib
 import dataclasses
@@ -24,7 +25,9 @@ import functools
 import hashlib
 import pathlib
 import reprlib
+import sys
 import types
+import typing
 from collections.abc import Iterator
 from typing import Any
 
@@ -233,8 +236,14 @@ class Encoder:
                 self._named(b"D", value, fields, out)
             elif hasattr(t, "model_fields") and hasattr(value, "model_dump"):  # pydantic
                 self._named(b"P", value, dict(value), out)
-            elif is_user_type(t) and _has_state(value):
-                self._named(b"O", value, object_state(value), out)
+            elif _is_plain_user_class(t) and _has_state(value):
+                state = _custom_state(value)
+                if isinstance(state, dict):
+                    self._named(b"O", value, state, out)
+                else:
+                    out.append(b"O" + type_label(t).encode() + b"(")
+                    self.encode(state, out)
+                    out.append(b")")
             else:
                 out.append(b"J" + type_label(t).encode() + b":" + self._joblib(value) + b";")
         finally:
@@ -304,8 +313,35 @@ def _dotted(value: Any) -> str:
 
 
 def _is_array(value: Any) -> bool:
-    t = type(value)
-    return t.__module__ == "numpy" and t.__name__ in ("ndarray", "memmap")
+    numpy = sys.modules.get("numpy")
+    return numpy is not None and isinstance(value, numpy.ndarray)
+
+
+_HARMLESS_BASES = (object, abc.ABC, typing.Generic)
+_PLAIN_CLASSES: dict[type, bool] = {}
+
+
+def _is_plain_user_class(cls: type) -> bool:
+    """A class of the user's whose instances are nothing but their attributes: every
+    class in its MRO is the user's own (or ``object``, ``ABC``, ``Generic``). A user
+    subclass of a library class (a DataFrame, a torch module) goes to joblib,
+    which knows where such objects keep their data."""
+    found = _PLAIN_CLASSES.get(cls)
+    if found is None:
+        found = is_user_type(cls) and all(
+            base in _HARMLESS_BASES or is_user_type(base) for base in cls.__mro__
+        )
+        _PLAIN_CLASSES[cls] = found
+    return found
+
+
+def _custom_state(value: Any) -> Any:
+    """The object's own ``__getstate__`` when its class defines one (it says what
+    matters, e.g. leaving a cache out), else its attributes."""
+    getstate = getattr(type(value), "__getstate__", None)
+    if getstate is not None and getstate is not getattr(object, "__getstate__", None):
+        return value.__getstate__()
+    return object_state(value)
 
 
 def _has_state(value: Any) -> bool:

@@ -200,6 +200,28 @@ def test_user_objects_are_keyed_by_their_state():
     assert hash_value(Holder({"a"})) != hash_value(Holder({"b"}))
 
 
+class Cached:
+    def __init__(self, value: int) -> None:
+        self.value = value
+        self.cache: dict[int, int] = {}
+
+    def __getstate__(self) -> dict[str, int]:
+        return {"value": self.value}
+
+
+class Table(pd.DataFrame):
+    pass
+
+
+def test_user_objects_follow_getstate_and_library_subclasses_go_to_joblib():
+    one, other = Cached(1), Cached(1)
+    other.cache[3] = 4
+    assert hash_value(one) == hash_value(other)
+    assert hash_value(one) != hash_value(Cached(2))
+    assert hash_value(Table({"a": [1]})) != hash_value(Table({"a": [2]}))
+    assert hash_value(Table({"a": [1]})) == hash_value(Table({"a": [1]}))
+
+
 def test_step_key_parts():
     base = step_key("fp", {"x": 1, "threads": 4}, [], None, ["threads"])
     assert base == step_key("fp", {"x": 1, "threads": 64}, [], None, ["threads"])

@@ -444,6 +444,41 @@ def test_more_plain_globals_class_attributes_and_cached_helpers(load):
     assert {k: p.digest for k, p in found.items()} == {k: p.digest for k, p in again.items()}
 
 
+def test_files_under_site_packages_are_never_followed(load, tmp_path, monkeypatch):
+    installed = tmp_path / "venv" / "lib" / "site-packages"
+    installed.mkdir(parents=True)
+    (installed / "keylib_installed.py").write_text("SCALE = 1\ndef helper(x):\n    return x\n")
+    monkeypatch.syspath_prepend(str(installed))
+    module = load(
+        "import keylib_installed as lib\n"
+        "from keylib_installed import helper\n"
+        "def f(x):\n    return helper(x) + lib.helper(x) + lib.SCALE\n"
+    )
+    try:
+        assert [p.kind for p in describe(module.f).parts] == ["function"]
+    finally:
+        sys.modules.pop("keylib_installed", None)
+
+
+def test_decorators_without_wraps_are_keyed_through_their_closure(load):
+    source = """
+        def scaled(factor):
+            def decorate(func):
+                def wrapper(*args):
+                    return func(*args) * factor
+                return wrapper
+            return decorate
+
+        @scaled({factor})
+        def f(x):
+            return x + {inner}
+        """
+    base = load(source.format(factor=2, inner=1))
+    assert fp(base) != fp(load(source.format(factor=3, inner=1)))
+    assert fp(base) != fp(load(source.format(factor=2, inner=2)))  # the wrapped function
+    assert fp(base) == fp(load(source.format(factor=2, inner=1)))
+
+
 def test_local_names_that_shadow_globals_are_not_globals(load):
     module = load("SCALE = 2\ndef f(x):\n    SCALE = 3\n    return x * SCALE\n")
     assert "global:SCALE" not in parts(module.f)
