@@ -17,6 +17,7 @@ parts, so :func:`explain` can say why a result is recomputed. Around a freeze,
 Modules: :mod:`.syntax` (canonical syntax trees), :mod:`.values` (value
 encoding, the session memo), :mod:`.functions` (callables as parts),
 :mod:`.stepkey` (the key), :mod:`.manifest` (manifest and explain),
+:mod:`.code` (code objects analysed once), :mod:`.readable` (readable forms),
 :mod:`.legacy` (scheme v1, for adopting old results), :mod:`.origin` (user code
 or library code, display names).
 """
@@ -28,6 +29,7 @@ from .legacy import LEGACY_SCHEME, legacy_function_fingerprint_v1, legacy_step_k
 from .manifest import SCHEME, Manifest, build_manifest, explain, legacy_manifest
 from .origin import callable_name, is_user_file
 from .parts import KeyWarning, Part
+from .readable import short_repr
 from .stepkey import KeyResult, step_key, step_key_and_manifest
 from .values import (
     REPR_LIMIT,
@@ -66,6 +68,7 @@ __all__ = [
     "legacy_function_fingerprint_v1",
     "legacy_manifest",
     "legacy_step_key_v1",
+    "short_repr",
     "step_key",
     "step_key_and_manifest",
     "v1_blind_spots",

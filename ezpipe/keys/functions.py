@@ -16,21 +16,25 @@ is not followed: it changes only with an upgrade, which ``version=`` covers.
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import decimal
-import enum
-import fractions
 import functools
 import hashlib
 import inspect
 import logging
-import os
-import pathlib
-import re
 import types
 from typing import Any
 
 from . import syntax
+from .code import (
+    WRAPPER_ATTRIBUTES,
+    CodeInfo,
+    basename,
+    call_method,
+    code_info,
+    find_class_definition,
+    functions_of,
+    is_plain,
+    wrapped_chain,
+)
 from .origin import (
     callable_name,
     decorator_name,
@@ -41,18 +45,13 @@ from .origin import (
     type_label,
 )
 from .parts import KeyWarning, Part
+from .readable import short_repr
 from .values import (
     KeyContext,
     UnhashableValue,
     current_context,
     digest_value,
     object_state,
-    short_repr,
-)
-
-# Attributes functools.update_wrapper copies onto a wrapper object: not its state.
-_WRAPPER_ATTRIBUTES = frozenset(
-    (*functools.WRAPPER_ASSIGNMENTS, "__wrapped__", "__dict__", "__signature__")
 )
 
 
@@ -65,110 +64,6 @@ class Description:
     warnings: tuple[KeyWarning, ...]
     blind: frozenset[str]  # the categories key scheme v1 could not see
     fingerprint: str
-
-
-# -- code objects, analysed once per process ---------------------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class _Static:
-    definition: syntax.Definition | None
-    digest: str
-    chains: tuple[tuple[str, ...], ...]
-    self_attributes: tuple[str, ...]
-
-
-# By identity: equal code objects of two files (code equality ignores the file name)
-# must not share a definition. The code object is held, so its id stays unique.
-_STATIC: dict[int, tuple[types.CodeType, _Static]] = {}
-
-
-def _code_fallback(code: types.CodeType, out: list[bytes]) -> None:
-    """Without source (exec of a string) only the bytecode identifies a function."""
-    out.append(code.co_code)
-    out.append(repr(code.co_names).encode())
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            _code_fallback(const, out)
-        else:
-            out.append(repr(const).encode())
-
-
-def _static(code: types.CodeType) -> _Static:
-    hit = _STATIC.get(id(code))
-    if hit is not None and hit[0] is code:
-        return hit[1]
-    definition = syntax.find_function(code)
-    if definition is not None:
-        digest = definition.digest
-    else:
-        out = [code.co_name.encode()]
-        _code_fallback(code, out)
-        digest = hashlib.sha256(b"\x00".join(out)).hexdigest()
-    found = _Static(
-        definition,
-        digest,
-        syntax.reads(definition, code),
-        syntax.self_attributes(definition, code),
-    )
-    _STATIC[id(code)] = (code, found)
-    return found
-
-
-_PLAIN_TYPES = (bool, int, float, complex, str, bytes, range, decimal.Decimal, fractions.Fraction)
-_PLAIN_BASES = (pathlib.PurePath, datetime.date, datetime.time, datetime.timedelta, re.Pattern)
-
-
-def is_plain(value: Any, depth: int = 0) -> bool:
-    """Data a global may hold and still be keyed: it cannot change behind the key's back."""
-    if depth > 20:
-        return False
-    t = type(value)
-    if value is None or t in _PLAIN_TYPES or isinstance(value, _PLAIN_BASES):
-        return True
-    if t.__module__ == "numpy" and hasattr(value, "dtype") and not hasattr(value, "__len__"):
-        return True  # a numpy scalar
-    if isinstance(value, enum.Enum):
-        return True
-    if isinstance(value, tuple | frozenset):
-        return all(is_plain(item, depth + 1) for item in value)
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        params = getattr(t, "__dataclass_params__", None)
-        return bool(params and params.frozen) and all(
-            is_plain(getattr(value, f.name), depth + 1) for f in dataclasses.fields(value)
-        )
-    return False
-
-
-def _wrapped_chain(func: Any) -> list[Any]:
-    """``func`` and what ``functools.wraps`` says it wraps, outermost first."""
-    chain = [func]
-    seen = {id(func)}
-    while len(chain) < 100:
-        inner = getattr(chain[-1], "__dict__", {}).get("__wrapped__")
-        if inner is None or not callable(inner) or id(inner) in seen:
-            break
-        seen.add(id(inner))
-        chain.append(inner)
-    return chain
-
-
-def _functions_of(attribute: Any) -> list[types.FunctionType]:
-    """The functions behind a class attribute (methods, static/class methods, properties)."""
-    if isinstance(attribute, staticmethod | classmethod):
-        attribute = attribute.__func__
-    if isinstance(attribute, property):
-        return [f for f in (attribute.fget, attribute.fset, attribute.fdel) if f is not None]
-    return [attribute] if isinstance(attribute, types.FunctionType) else []
-
-
-def _call_method(obj: Any) -> Any:
-    """The ``__call__`` defined by ``obj``'s class (a function for the user's classes)."""
-    return inspect.getattr_static(type(obj), "__call__", None)
-
-
-def _basename(definition: syntax.Definition | None) -> str | None:
-    return os.path.basename(definition.filename) if definition is not None else None
 
 
 class _Builder:
@@ -237,7 +132,7 @@ class _Builder:
             )
             self.root(func.__func__, owner if isinstance(owner, type) else type(owner))
             return
-        chain = _wrapped_chain(func)
+        chain = wrapped_chain(func)
         if len(chain) > 1:
             self.blind.add("decorator")
             self.chain.update(id(link) for link in chain)
@@ -249,7 +144,7 @@ class _Builder:
             self.function(func, "function", callable_name(func), self_type)
         elif isinstance(func, type):
             self.cls(func, "function")
-        elif isinstance(_call_method(func), types.FunctionType):
+        elif isinstance(call_method(func), types.FunctionType):
             self.blind.add("callable object")
             self.instance(func, "function")
         else:  # a builtin, a ufunc: known by name (it changes only with an upgrade)
@@ -260,7 +155,7 @@ class _Builder:
     def decorator(self, wrapper: Any) -> None:
         if isinstance(wrapper, types.FunctionType):
             self.function(wrapper, "decorator", decorator_name(wrapper), None)
-        elif isinstance(_call_method(wrapper), types.FunctionType):
+        elif isinstance(call_method(wrapper), types.FunctionType):
             self.instance(wrapper, "decorator")
         else:
             label = type_label(type(wrapper))
@@ -270,9 +165,9 @@ class _Builder:
         """A callable object: its class's ``__call__`` (with what it reads) and its state."""
         cls = type(obj)
         name = callable_name(obj) if kind == "function" else decorator_name(obj)
-        call = _call_method(obj)
-        static = _static(call.__code__)
-        state = object_state(obj, _WRAPPER_ATTRIBUTES)
+        call = call_method(obj)
+        static = code_info(call.__code__)
+        state = object_state(obj, WRAPPER_ATTRIBUTES)
         state_digest = self.digest(state, name, "self", "state")
         self.add(
             Part(
@@ -282,7 +177,7 @@ class _Builder:
                 short_repr(state) if state else None,
                 static.definition.source if static.definition else None,
                 static.definition.first_line if static.definition else None,
-                _basename(static.definition),
+                basename(static.definition),
             )
         )
         self.seen.add(id(call))
@@ -299,7 +194,7 @@ class _Builder:
         and, for the user's own code, what it reads."""
         if not self._first_visit(func):
             return
-        static = _static(func.__code__)
+        static = code_info(func.__code__)
         pieces = [static.digest]
         for value in (*(func.__defaults__ or ()), *sorted((func.__kwdefaults__ or {}).items())):
             pieces.append(self.digest(value, name, "default", "default"))
@@ -336,7 +231,7 @@ class _Builder:
                     ", ".join(texts)[:200] if texts else None,
                     definition.source if definition else None,
                     definition.first_line if definition else None,
-                    _basename(definition),
+                    basename(definition),
                 )
             )
         if is_user_function(func):
@@ -349,7 +244,7 @@ class _Builder:
         changes behaviour) and what its methods read; user base classes too."""
         if not self._first_visit(cls):
             return
-        definition = _find_class(cls)
+        definition = find_class_definition(cls)
         digest = _sha(type_label(cls))
         if definition is not None:
             digest = syntax.syntax_digest(definition.node, drop_decorators=False)
@@ -361,24 +256,24 @@ class _Builder:
                 None,
                 definition.source if definition else None,
                 definition.first_line if definition else None,
-                _basename(definition),
+                basename(definition),
             )
         )
         for base in cls.__mro__[1:]:
             if is_user_type(base):
                 self.cls(base)
         for attribute in list(vars(cls).values()):
-            for func in _functions_of(attribute):
+            for func in functions_of(attribute):
                 if is_user_function(func):
                     self.function(func, None, f"{callable_name(cls)}.{func.__name__}", cls)
 
-    def self_attributes(self, static: _Static, self_type: type, reader: str) -> None:
+    def self_attributes(self, static: CodeInfo, self_type: type, reader: str) -> None:
         for attribute in static.self_attributes:
             try:
                 raw = inspect.getattr_static(self_type, attribute)
             except AttributeError:
                 continue
-            functions = _functions_of(raw)
+            functions = functions_of(raw)
             for func in functions:
                 if is_user_function(func):
                     name = f"{callable_name(self_type)}.{func.__name__}"
@@ -389,7 +284,7 @@ class _Builder:
                 digest = self.digest(raw, reader, "global", name)
                 self.add(Part("global", name, digest, short_repr(raw, self.context)), reader)
 
-    def reads(self, func: types.FunctionType, static: _Static, reader: str) -> None:
+    def reads(self, func: types.FunctionType, static: CodeInfo, reader: str) -> None:
         """Module-level names the function reads: plain data becomes a ``global`` part,
         the user's functions and classes are followed; through user modules too."""
         namespace = func.__globals__
@@ -427,7 +322,7 @@ class _Builder:
                 return
             self.add(Part("helper", name, function_fingerprint(value, self.context)), reader)
             return
-        if callable(value) and any(is_user_function(f) for f in _wrapped_chain(value)[1:]):
+        if callable(value) and any(is_user_function(f) for f in wrapped_chain(value)[1:]):
             # a helper behind a wrapper object (functools.lru_cache, a jit)
             self.add(Part("helper", name, function_fingerprint(value, self.context)), reader)
             return
@@ -447,22 +342,6 @@ class _Builder:
 
 def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
-
-
-def _find_class(cls: type) -> syntax.Definition | None:
-    try:
-        filename = inspect.getsourcefile(cls)
-    except TypeError:
-        return None
-    if not filename:
-        return None
-    first = getattr(cls, "__firstlineno__", None)  # 3.13
-    if first is None:
-        try:
-            first = inspect.getsourcelines(cls)[1]
-        except (OSError, TypeError):
-            return None
-    return syntax.find_class(filename, first, cls.__name__)
 
 
 def describe(func: Any, context: KeyContext | None = None) -> Description:

@@ -19,13 +19,13 @@ from typing import Any, NamedTuple
 from .functions import Description, describe
 from .manifest import DIGEST_CHARS, SCHEME, Manifest, part_entry
 from .parts import KeyWarning
+from .readable import short_repr
 from .values import (
     KeyContext,
     UnhashableValue,
     _short_str_digest,
     current_context,
     digest_value,
-    short_repr,
 )
 
 SCHEME_TAG = b"ezpipe-key-" + SCHEME.encode()
