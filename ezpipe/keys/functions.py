@@ -300,7 +300,11 @@ class _Builder:
                     break
                 value = getattr(value, attribute)
                 walked.append(attribute)
-            self.global_value(".".join(walked), value, reader)
+            name = ".".join(walked)
+            try:
+                self.global_value(name, value, reader)
+            except Exception as exc:  # a global ezpipe cannot analyse must not stop a freeze
+                self.warn(reader, "global", name, value, f"{type(exc).__name__}: {exc}")
 
     def global_value(self, name: str, value: Any, reader: str) -> None:
         if isinstance(value, types.ModuleType) or is_ezpipe_object(value):

@@ -21,13 +21,21 @@ from typing import Any
 _EZPIPE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+# A prefix that is a whole system tree would make every project under it a library
+# (Debian's python has prefix /usr, and projects live in /usr/src/app): such
+# prefixes count only through their standard library and site directories.
+_SHARED_PREFIXES = frozenset({"/", "/usr", "/usr/local", "/opt", os.path.expanduser("~")})
+
+
 @functools.lru_cache(maxsize=1)
 def _library_roots() -> tuple[str, ...]:
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        path = sysconfig.get_paths().get(key)
-        if path:
-            roots.add(path)
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    roots = {p for p in prefixes if os.path.realpath(p) not in _SHARED_PREFIXES}
+    roots.add(os.path.dirname(os.__file__))  # the standard library
+    paths = sysconfig.get_paths()
+    roots.update(
+        paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib") if key in paths
+    )
     with contextlib.suppress(AttributeError):  # an old virtualenv's site module
         roots.update(site.getsitepackages())
     user_site = getattr(site, "getusersitepackages", lambda: None)()
@@ -41,8 +49,9 @@ def _library_roots() -> tuple[str, ...]:
 def is_user_file(filename: str | None) -> bool:
     """True for a file of the user's project (or a notebook cell, ``<stdin>``).
 
-    Not the standard library, not an installed package, not ezpipe itself, and not
-    code generated at run time (``<string>``: dataclass methods, namedtuples)."""
+    Not the standard library, not an installed package (under ``sys.prefix``, a
+    ``site-packages`` or ``dist-packages`` folder), not ezpipe itself, and not code
+    generated at run time (``<string>``: dataclass methods, namedtuples)."""
     if not filename:
         return False
     if filename.startswith("<"):

@@ -404,6 +404,9 @@ def test_stdlib_and_installed_packages_are_not_followed(load):
     assert not is_user_file(__import__("numpy").__file__)
     assert not is_user_file(__import__("ezpipe").__file__)
     assert is_user_file(module.__file__)
+    assert is_user_file("/usr/src/app/pipeline.py")  # a project under a system prefix
+    assert not is_user_file("/usr/lib/python3/dist-packages/x.py")
+    assert not is_user_file("<string>") and is_user_file("<ipython-input-1-abc>")
 
 
 def test_more_plain_globals_class_attributes_and_cached_helpers(load):
