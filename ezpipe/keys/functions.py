@@ -117,7 +117,7 @@ class _Builder:
             name = callable_name(func.func)
             for number, value in enumerate(func.args):
                 digest = self.digest(value, name, "partial", f"#{number}")
-                self.add(Part("partial", f"{name}#{number}", digest, short_repr(value)))
+                self.add(Part("partial", f"{name}.#{number}", digest, short_repr(value)))
             for keyword, value in sorted(func.keywords.items()):
                 digest = self.digest(value, name, "partial", keyword)
                 self.add(Part("partial", f"{name}.{keyword}", digest, short_repr(value)))
@@ -169,15 +169,18 @@ class _Builder:
         static = code_info(call.__code__)
         state = object_state(obj, WRAPPER_ATTRIBUTES)
         state_digest = self.digest(state, name, "self", "state")
+        definition = static.definition
+        if kind == "function":  # the state is its own part: "self of Scaler: ... -> ..."
+            self.add(Part("self", name, state_digest, short_repr(obj, self.context)))
         self.add(
             Part(
                 kind,
                 name,
-                _sha(static.digest + state_digest),
-                short_repr(state) if state else None,
-                static.definition.source if static.definition else None,
-                static.definition.first_line if static.definition else None,
-                basename(static.definition),
+                static.digest if kind == "function" else _sha(static.digest + state_digest),
+                None if kind == "function" or not state else short_repr(state, self.context),
+                definition.source if definition else None,
+                definition.first_line if definition else None,
+                basename(definition),
             )
         )
         self.seen.add(id(call))

@@ -241,6 +241,21 @@ def test_explain_reports_self_partial_and_closures():
         "partial argument k of g: 1 -> 2"
     ]
 
+    assert explain(
+        manifest(functools.partial(g, 1, k=1)), manifest(functools.partial(g, 2, k=1))
+    ) == ["partial argument #0 of g: 1 -> 2"]
+
+    class Scaler:
+        def __init__(self, k):
+            self.k = k
+
+        def __call__(self, x):
+            return x * self.k
+
+    assert explain(manifest(Scaler(1)), manifest(Scaler(2))) == [
+        "self of Scaler: Scaler(k=1) -> Scaler(k=2)"
+    ]
+
     def make(k):
         def h(x):
             return x * k
