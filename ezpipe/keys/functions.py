@@ -357,10 +357,17 @@ def describe(func: Any, context: KeyContext | None = None) -> Description:
     hit = context.functions.get(id(func))
     if hit is not None and hit[0] is func:
         return hit[1]
+    if id(func) in context.building:  # it reaches itself through a value (a global partial)
+        name = callable_name(func)
+        return Description(name, (), (), frozenset(), _sha(f"cycle {name}"))
     context.stats["fingerprints"] += 1
     builder = _Builder(context)
-    builder.root(func)
-    builder.drain()
+    context.building.add(id(func))
+    try:
+        builder.root(func)
+        builder.drain()
+    finally:
+        context.building.discard(id(func))
     parts = tuple(builder.parts.values())
     if any(p.kind == "global" for p in parts):
         builder.blind.add("global")

@@ -68,6 +68,7 @@ class KeyContext:
     functions: dict[int, tuple[Any, Any]] = dataclasses.field(default_factory=dict)
     reprs: dict[int, tuple[Any, str]] = dataclasses.field(default_factory=dict)
     manifests: dict[int, tuple[Any, dict[str, Any]]] = dataclasses.field(default_factory=dict)
+    building: set[int] = dataclasses.field(default_factory=set)  # callables being described
     stats: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
 
 

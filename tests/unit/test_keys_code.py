@@ -392,6 +392,17 @@ def test_helpers_are_followed_transitively_with_cycles(load):
     assert "helper" in v1_blind_spots(steps.direct)
 
 
+def test_a_function_reaching_itself_through_a_global_partial(load):
+    module = load(
+        "import functools\n"
+        "def f(x, k=1):\n    return fast(x - 1) if x else k\n"
+        "fast = functools.partial(f, k=2)\n"
+    )
+    assert fp(module) == fp(module)
+    assert "helper:fast" in parts(module.f)
+    assert function_fingerprint(module.fast) != fp(module)
+
+
 def test_stdlib_and_installed_packages_are_not_followed(load):
     module = load(
         "import json, os.path, numpy as np\nfrom collections import OrderedDict\n"
