@@ -400,6 +400,7 @@ def test_a_function_reaching_itself_through_a_global_partial(load):
     )
     assert fp(module) == fp(module)
     assert "helper:fast" in parts(module.f)
+    assert describe(module.f).warnings == () and describe(module.fast).warnings == ()
     assert function_fingerprint(module.fast) != fp(module)
 
 
