@@ -327,11 +327,11 @@ class _Builder:
                 return
             if isinstance(value, functools.partial) and not is_user_function(value.func):
                 return
-            self.add(Part("helper", name, function_fingerprint(value, self.context)), reader)
+            self.helper_value(name, value, reader)
             return
         if callable(value) and any(is_user_function(f) for f in wrapped_chain(value)[1:]):
             # a helper behind a wrapper object (functools.lru_cache, a jit)
-            self.add(Part("helper", name, function_fingerprint(value, self.context)), reader)
+            self.helper_value(name, value, reader)
             return
         if is_plain(value):
             digest = self.digest(value, reader, "global", name)
@@ -340,6 +340,13 @@ class _Builder:
             return  # a library's function or object: not followed
         else:
             self.warn(reader, "global", name, value, "it is not plain data")
+
+    def helper_value(self, name: str, value: Any, reader: str) -> None:
+        """A callable global that is not a plain function (a partial, a bound method, a
+        wrapper object): described on its own, its warnings carried along."""
+        described = describe(value, self.context)
+        self.warnings.extend(w for w in described.warnings if w not in self.warnings)
+        self.add(Part("helper", name, described.fingerprint), reader)
 
     def drain(self) -> None:
         while self.queue:
