@@ -20,8 +20,6 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import joblib
-
 from .values import StepRef
 
 LEGACY_SCHEME = "v1"
@@ -67,6 +65,8 @@ def _encode(value: Any, out: list[bytes]) -> None:
     elif isinstance(value, types.FunctionType):
         out.append(b"C" + legacy_function_fingerprint_v1(value).encode() + b";")
     else:
+        import joblib
+
         out.append(b"J" + _type_name(value).encode() + b":" + joblib.hash(value).encode() + b";")
 
 

@@ -30,8 +30,6 @@ import typing
 from collections.abc import Iterator
 from typing import Any
 
-import joblib
-
 from ..errors import DefinitionError
 from .origin import is_ezpipe_object, is_user_type, type_label
 
@@ -282,6 +280,8 @@ class Encoder:
             return hit[1]
         self.context.stats["joblib"] += 1
         try:
+            import joblib  # imported on first use: plain keys need only the standard library
+
             digest = joblib.hash(value).encode()
         except RecursionError:
             raise

@@ -151,14 +151,7 @@ def test_the_canonical_encoding_is_the_same_under_other_pythons():
         "print(m.source_digest(sys.stdin.read()))"
     )
     here = syntax_module.source_digest(source)
-    others = sorted(
-        set(glob.glob("/root/.pyenv/versions/3.1[0-9]*/bin/python3"))
-        | {
-            p
-            for v in ("3.10", "3.12", "3.13", "3.14")
-            if (p := shutil.which(f"python{v}")) and "/shims/" not in p
-        }
-    )
+    others = _other_pythons()
     results = {}
     for python in others:
         done = subprocess.run([python, "-c", script], input=source, capture_output=True, text=True)
@@ -167,6 +160,90 @@ def test_the_canonical_encoding_is_the_same_under_other_pythons():
     if not results:
         pytest.skip("no other Python interpreter here")
     assert set(results.values()) == {here}, results
+
+
+CROSS_VERSION = """
+import collections, dataclasses, enum, functools, json, sys, types
+
+sys.modules["ezpipe"] = package = types.ModuleType("ezpipe")  # ezpipe.keys without its engine
+package.__path__ = [EZPIPE]
+from ezpipe.keys import step_key_and_manifest
+
+SCALE = 1.5
+NAMES = ("a", frozenset({"b", "c"}))
+
+class Kind(enum.Enum):
+    A = 1
+
+@dataclasses.dataclass(frozen=True)
+class Cfg:
+    n: int
+    kind: Kind = Kind.A
+
+def scaled(factor):
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            return func(*args, **kwargs) * factor
+        return wrapper
+    return decorate
+
+def helper(x, *, k=2):
+    return [i * SCALE for i in range(x)] + [f"{x!r:>{k}}"]
+
+class Model:
+    def __init__(self, k):
+        self.k = k
+    def fit(self, x):
+        return self.scale(helper(x)) + self.k
+    def scale(self, v):
+        return v
+
+@scaled(3)
+def step(cfg, x=1_000, *rest, **options):
+    \"\"\"Docstring.\"\"\"
+    match x:
+        case {"a": 1}:
+            return NAMES
+    return helper(x) + [cfg.n, lambda y: y + 1]
+
+arguments = {"cfg": Cfg(3), "x": {1, 2}, "o": collections.OrderedDict(b=1, a=2), "z": -0.0}
+found = [
+    step_key_and_manifest(step, arguments, ["u" * 64], "2", upstream_names=["load"]),
+    step_key_and_manifest(Model(2).fit, {"x": (1, 2.5, None, True, b"x")}, [], None),
+    step_key_and_manifest(functools.partial(helper, 3, k=4), {}, [], None),
+]
+print(json.dumps([[r.key, r.manifest["parts"]] for r in found], sort_keys=True))
+"""
+
+
+def test_keys_are_the_same_under_other_pythons(tmp_path):
+    """The whole key (values, globals, helpers, decorators, methods), not only the tree."""
+    ezpipe_dir = os.path.dirname(os.path.dirname(syntax_module.__file__))
+    script = tmp_path / "cross.py"
+    script.write_text(CROSS_VERSION.replace("EZPIPE", repr(ezpipe_dir)))
+    pythons = [sys.executable, *_other_pythons()]
+    if len(pythons) == 1:
+        pytest.skip("no other Python interpreter here")
+    outputs = {}
+    for python in pythons:
+        done = subprocess.run([python, str(script)], capture_output=True, text=True, cwd=tmp_path)
+        assert done.returncode == 0, (python, done.stderr)
+        outputs[python] = json.loads(done.stdout)
+    reference = outputs[sys.executable]
+    assert "helper:helper" in reference[0][1] and "global:SCALE" in reference[0][1]
+    for python, output in outputs.items():
+        assert [key for key, _ in output] == [key for key, _ in reference], python
+
+
+def _other_pythons() -> list[str]:
+    found = set(glob.glob("/root/.pyenv/versions/3.1[0-9]*/bin/python3"))
+    for version in ("3.10", "3.12", "3.13", "3.14"):
+        path = shutil.which(f"python{version}")
+        if path and "/shims/" not in path:
+            found.add(path)
+    here = os.path.realpath(sys.executable)
+    return sorted(p for p in found if os.path.realpath(p) != here)
 
 
 # -- decorators, methods, partials, callable objects -----------------------------------------
