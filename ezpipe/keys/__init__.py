@@ -14,6 +14,14 @@ Every key comes with a manifest (:func:`step_key_and_manifest`) that names its
 parts, so :func:`explain` can say why a result is recomputed. Around a freeze,
 ``with key_session():`` hashes each large value and each function once.
 
+For the engine (graph.py): inside ``with key_session():`` call, per step,
+``step_key_and_manifest(func, arguments, upstream_keys, version, exclude,
+upstream_names=..., step_name=...)`` with upstream steps in the arguments as
+``StepRef(key, name)``; store ``manifest`` in the record; warn once per step
+function with ``warning.message(step_name)``. ``step_key(function_fingerprint(f),
+...)`` gives the same key without a manifest. Manifests share entries between
+steps of one session: treat them as read-only.
+
 Modules: :mod:`.syntax` (canonical syntax trees), :mod:`.values` (value
 encoding, the session memo), :mod:`.functions` (callables as parts),
 :mod:`.stepkey` (the key), :mod:`.manifest` (manifest and explain),
