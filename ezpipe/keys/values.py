@@ -196,6 +196,11 @@ class Encoder:
         if isinstance(value, types.BuiltinFunctionType | type | types.ModuleType):
             label = type_label(value) if isinstance(value, type) else _dotted(value)
             out.append(b"Y" + label.encode() + b";")
+            owner = getattr(value, "__self__", None)
+            if isinstance(value, types.BuiltinMethodType) and not (
+                owner is None or isinstance(owner, types.ModuleType)
+            ):  # a method of a C object (rng.random, deque.extend): its object counts
+                out.append(b"@" + self.digest(owner))
             return
         if is_ezpipe_object(value):  # a pipeline or step function read as data: not data
             out.append(b"Z" + type_label(t).encode() + b";")
@@ -248,7 +253,7 @@ class Encoder:
             self.active.discard(id(value))
 
     def _array(self, value: Any) -> bytes:
-        """dtype, shape and the raw buffer of a numpy array (object arrays element by
+        """dtype, shape, layout and the raw buffer of a numpy array (object arrays element by
         element). Remembered by identity: the expensive case is one big array
         passed to many steps."""
         memo = self.context.values
@@ -258,7 +263,10 @@ class Encoder:
         import numpy as np
 
         self.context.stats["arrays"] += 1
-        head = f"{value.dtype.str}|{value.dtype.descr!r}|{value.shape}".encode()
+        # the layout counts, as for joblib: C order, Fortran order or strided view
+        flags = value.flags
+        layout = "C" if flags.c_contiguous else "F" if flags.f_contiguous else "N"
+        head = f"{value.dtype.str}|{value.dtype.descr!r}|{value.shape}|{layout}".encode()
         if value.dtype.hasobject:
             out: list[bytes] = []
             self._enter(value)
@@ -268,7 +276,8 @@ class Encoder:
                 self.active.discard(id(value))
             body = b"".join(out)
         else:
-            body = hash_buffer(memoryview(np.ascontiguousarray(value)).cast("B"))
+            raw = np.ascontiguousarray(value).reshape(-1).view(np.uint8)  # any dtype, 0-d too
+            body = hash_buffer(memoryview(raw))
         digest = hashlib.sha256(head + b":" + body).hexdigest().encode()
         memo[id(value)] = (value, digest)
         return digest
