@@ -1,15 +1,11 @@
-"""Content keys: what a step's result depends on, as a stable hex digest.
+"""Key scheme v1, kept verbatim so that results computed before v2 can be found.
 
-A key hashes the function's fingerprint, the call's arguments (bound by
-parameter name, ``exclude_from_key`` removed), the keys of upstream steps and
-the decorator's ``version``. Python's salted ``hash()`` is never used.
-
-Arguments made of plain values (None, bool, int, float, str, bytes and lists,
-tuples, dicts and sets of them) are encoded by a small tagged encoder, which is
-fast enough for 100,000-step sweeps. Dataclasses and pydantic models are
-reduced to their type name and fields. Everything else (numpy arrays, pandas
-objects, ...) is hashed with ``joblib.hash``, the well-kept hasher behind
-``joblib.Memory``, which handles numpy buffers efficiently and orders dicts.
+An integrator implementing ``--accept-scheme`` computes a step's v1 key with
+:func:`legacy_step_key_v1` (upstream keys being the upstream steps' v1 keys),
+finds the old record under it and adopts it, unless the callable falls in a
+category v1 could not see (:func:`ezpipe.keys.v1_blind_spots`): then the old
+result may be stale and must be recomputed. Do not change this module: its
+output must stay what ezpipe wrote before scheme v2.
 """
 
 from __future__ import annotations
@@ -24,18 +20,9 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import joblib
+from .values import StepRef
 
-KEY_LENGTH = 16  # hex digits kept in folder names; the full digest is in the record
-
-
-class StepRef:
-    """Stands for an upstream step inside an argument tree: hashed as its key."""
-
-    __slots__ = ("key",)
-
-    def __init__(self, key: str) -> None:
-        self.key = key
+LEGACY_SCHEME = "v1"
 
 
 def _encode(value: Any, out: list[bytes]) -> None:
@@ -76,8 +63,10 @@ def _encode(value: Any, out: list[bytes]) -> None:
         _encode(dict(value), out)  # field values, nested models kept as models
         out.append(b")")
     elif isinstance(value, types.FunctionType):
-        out.append(b"C" + function_fingerprint(value).encode() + b";")
+        out.append(b"C" + legacy_function_fingerprint_v1(value).encode() + b";")
     else:
+        import joblib
+
         out.append(b"J" + _type_name(value).encode() + b":" + joblib.hash(value).encode() + b";")
 
 
@@ -106,7 +95,7 @@ def _is_pydantic_model(value: Any) -> bool:
     return hasattr(type(value), "model_fields") and hasattr(value, "model_dump")
 
 
-def hash_value(value: Any) -> str:
+def legacy_hash_value_v1(value: Any) -> str:
     """Stable hex digest of a value (same value, same digest, in any process)."""
     return _digest(value).hex()
 
@@ -153,7 +142,7 @@ def _closure_value(cell: types.CellType) -> bytes:
 _FINGERPRINTS: dict[Callable[..., Any], str] = {}
 
 
-def function_fingerprint(func: Callable[..., Any]) -> str:
+def legacy_function_fingerprint_v1(func: Callable[..., Any]) -> str:
     """Digest of a function's source text (where available) and bytecode with constants."""
     cached = _FINGERPRINTS.get(func)
     if cached is not None:
@@ -176,16 +165,19 @@ def function_fingerprint(func: Callable[..., Any]) -> str:
     return digest
 
 
-def step_key(
-    fingerprint: str,
+def legacy_step_key_v1(
+    fingerprint: str | Callable[..., Any],
     arguments: dict[str, Any],
     upstream_keys: Iterable[str],
     version: str | None,
     exclude: Iterable[str] = (),
 ) -> str:
-    """The content key of one step (a full sha256 hex digest)."""
+    """The v1 content key of one step: what records written before scheme v2 are
+    filed under. ``fingerprint`` is a v1 fingerprint or the callable itself."""
     excluded = set(exclude)
     kept = {k: v for k, v in arguments.items() if k not in excluded}
+    if not isinstance(fingerprint, str):
+        fingerprint = legacy_function_fingerprint_v1(fingerprint)
     out = [b"ezpipe-key-v1", fingerprint.encode(), (version or "").encode()]
     _encode(kept, out)
     out.extend(k.encode() for k in upstream_keys)
