@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import networkx as nx
 
 from .errors import CycleError
-from .keys import StepRef, function_fingerprint, step_key
+from .keys import StepRef, key_session, step_key_and_manifest
 from .steps import Step, substitute
 
 REPR_LIMIT = 200
@@ -31,6 +31,7 @@ class FrozenGraph:
     dependencies: list[list[int]]  # per step, the indices it waits for
     phases: list[list[int]]
     schema_hash: str
+    key_warnings: tuple[str, ...] = ()  # what keys cannot see, once per step function
 
     def descendants(self, index: int) -> set[int]:
         return nx.descendants(self.graph, index)
@@ -66,22 +67,30 @@ def phases_of(graph: nx.DiGraph, steps: Sequence[Step]) -> list[list[int]]:
         raise CycleError(f"the pipeline's dependencies form a cycle: {names}") from None
 
 
-def assign_keys(steps: Sequence[Step], order: Sequence[int]) -> None:
-    """Content keys in topological order, so upstream keys exist when needed."""
+def assign_keys(steps: Sequence[Step], order: Sequence[int]) -> list[str]:
+    """Content keys and their manifests, in topological order so upstream keys exist
+    when needed; returns the key warnings, once per step function (call inside
+    ``key_session()``: each function and each large value is then hashed once)."""
+    warned: dict[tuple[int, str], str] = {}
     for index in order:
         step = steps[index]
         definition = step.definition
         arguments = step.bound
         if step.upstream:
-            arguments = substitute(arguments, lambda s: StepRef(s.key))
-        step.key = step_key(
-            function_fingerprint(definition.func),
+            arguments = substitute(arguments, lambda s: StepRef(s.key, s.name))
+        deps = step.dependencies  # every upstream key, also those exclude_from_key leaves out
+        step.key, step.manifest, warnings = step_key_and_manifest(
+            definition.func,
             arguments,
-            # every upstream key, also those whose argument exclude_from_key leaves out
-            (steps[d].key for d in step.dependencies),
+            [steps[d].key for d in deps],
             definition.version,
             definition.exclude_from_key,
+            upstream_names=[steps[d].name for d in deps],
+            step_name=step.name,
         )
+        for warning in warnings:
+            warned.setdefault((id(definition), warning.name), warning.message(step.name))
+    return list(warned.values())
 
 
 def freeze(steps: Sequence[Step]) -> FrozenGraph:
@@ -92,11 +101,12 @@ def freeze(steps: Sequence[Step]) -> FrozenGraph:
     for number, phase in enumerate(phases):
         for index in phase:
             steps[index].phase = number
-    assign_keys(steps, [i for phase in phases for i in phase])
+    with key_session():
+        warnings = assign_keys(steps, [i for phase in phases for i in phase])
     digest = hashlib.sha256()
     for step, ds in zip(steps, deps, strict=True):
         digest.update(f"{step.name}\x00{step.key}\x00{ds}\n".encode())
-    return FrozenGraph(graph, deps, phases, digest.hexdigest())
+    return FrozenGraph(graph, deps, phases, digest.hexdigest(), tuple(warnings))
 
 
 class _Ref:
@@ -117,7 +127,7 @@ def short_repr(value: Any) -> str:
     return text if len(text) <= REPR_LIMIT else text[: REPR_LIMIT - 3] + "..."
 
 
-def step_entry(step: Step, steps: Sequence[Step]) -> dict[str, Any]:
+def step_entry(step: Step, steps: Sequence[Step], sources: dict[str, Any]) -> dict[str, Any]:
     definition = step.definition
     return {
         "name": step.name,
@@ -127,24 +137,57 @@ def step_entry(step: Step, steps: Sequence[Step]) -> dict[str, Any]:
         "kwargs": short_repr(step.kwargs),
         "depends_on": [steps[d].name for d in step.dependencies],
         "key": step.key,
-        "fingerprint": function_fingerprint(definition.func),
+        "fingerprint": step.manifest["fingerprint"],
         "version": definition.version,
+        "parts": compact_parts(step.manifest, sources),
+    }
+
+
+def compact_parts(manifest: dict[str, Any], sources: dict[str, Any]) -> dict[str, Any]:
+    """A manifest's parts without repeating sources: entries that carry source text go
+    to the shared ``sources`` table under their digest (a sweep shares one function)."""
+    out: dict[str, Any] = {}
+    for ident, entry in manifest["parts"].items():
+        if "source" in entry or "lines" in entry:
+            sources.setdefault(entry["digest"], entry)
+            out[ident] = entry["digest"]
+        else:
+            out[ident] = entry
+    return out
+
+
+def expand_manifest(entry: dict[str, Any], sources: dict[str, Any]) -> dict[str, Any]:
+    """The manifest of a schema entry (the inverse of :func:`compact_parts`)."""
+    parts = {
+        ident: sources.get(value, {"digest": value}) if isinstance(value, str) else value
+        for ident, value in entry.get("parts", {}).items()
+    }
+    return {
+        "scheme": "v2",
+        "key": entry.get("key"),
+        "fingerprint": entry.get("fingerprint"),
+        "version": entry.get("version"),
+        "parts": parts,
     }
 
 
 def schema_document(
     name: str, folder: str, steps: Sequence[Step], frozen: FrozenGraph
 ) -> dict[str, Any]:
-    """``pipeline.schema``: each phase's steps with what identifies them."""
+    """``pipeline.schema``: each phase's steps with what identifies them and the parts
+    of their keys (for ``ezpipe why``), sources shared in one table."""
+    sources: dict[str, Any] = {}
+    phases = {
+        f"{number}": [step_entry(steps[i], steps, sources) for i in phase]
+        for number, phase in enumerate(frozen.phases)
+    }
     return {
         "pipeline": name,
         "folder": folder,
         "schema_hash": frozen.schema_hash,
         "n_steps": len(steps),
-        "phases": {
-            f"{number}": [step_entry(steps[i], steps) for i in phase]
-            for number, phase in enumerate(frozen.phases)
-        },
+        "phases": phases,
+        "sources": sources,
     }
 
 

@@ -72,6 +72,7 @@ class StepRecord(BaseModel):
     traceback: str | None = None
     skipped_because: str | None = None
     log_path: str | None = None  # the step's captured stdout/stderr, when it wrote any
+    manifest: dict[str, Any] | None = None  # the parts of the key (ezpipe.keys), for "why"
 
     def outcome(self, *, reused: bool = False) -> StepOutcome:
         """The small part of the record that travels back to rank 0."""

@@ -12,6 +12,7 @@ a changed pipeline being rerun.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Protocol
 
 from . import graph as graph_mod
@@ -24,6 +25,7 @@ from .options import RunOptions
 from .steps import Step
 from .store import Store
 
+log = logging.getLogger(__name__)
 _DECLARED: dict[str, tuple[str, int]] = {}  # folder -> (schema hash, id of the declaring Pipeline)
 
 
@@ -77,6 +79,8 @@ def _write(pipeline: Declaring, frozen: FrozenGraph, hold_lock: bool) -> None:
             "yet: two pipelines would write to one folder; use another folder, or run or "
             "release() the first"
         )
+    for warning in frozen.key_warnings:  # rank 0 only: said once, not once per rank
+        log.warning(warning)
     store = pipeline.store
     store.create()
     pipeline.lock.acquire()  # held until execute() ends

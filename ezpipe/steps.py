@@ -28,6 +28,7 @@ from .errors import (
     RepeatedStepError,
     ResultNotAvailableError,
 )
+from .keys import callable_name
 from .records import Mode, Status
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
@@ -44,14 +45,6 @@ class Owner(Protocol):
     def get_status(self, step: Step) -> Status: ...
     def get_result(self, step: Step) -> Any: ...
     def lookup(self, step: Step) -> Any: ...
-
-
-def callable_name(func: Callable[..., Any]) -> str:
-    """A readable name for any callable: functions, methods, partials, callable objects."""
-    if isinstance(func, functools.partial):
-        return f"partial({callable_name(func.func)})"
-    name = getattr(func, "__qualname__", None) or getattr(func, "__name__", None)
-    return name if isinstance(name, str) else type(func).__qualname__
 
 
 class StepRegistry:
@@ -129,6 +122,7 @@ class Step:
         "index",
         "key",
         "kwargs",
+        "manifest",
         "name",
         "phase",
         "registry",
@@ -154,6 +148,7 @@ class Step:
         self.index = -1
         self.name = ""
         self.key = ""  # content key, set when the schema is frozen
+        self.manifest: dict[str, Any] = {}  # the key's parts (ezpipe.keys), set with it
         self.phase = -1
 
     # -- definition -----------------------------------------------------------------------------

@@ -90,6 +90,7 @@ class StepExecutor:
             host=HOST,
             pid=os.getpid(),
             log_path=log_path,
+            manifest=step.manifest,
             **fields,
         )
 

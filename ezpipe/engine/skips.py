@@ -39,6 +39,7 @@ class SkipRecorder(Observer):
             function=step.function_name,
             phase=step.phase,
             skipped_because=cause,
+            manifest=step.manifest,
         )
         if self._thread is None:
             self._thread = threading.Thread(
