@@ -56,6 +56,11 @@ class Pipeline:
     ``progress``
         rank 0's progress report: True (a bar on a terminal, else a line every
         30 s), ``"bar"``, ``"lines"`` or False; see :mod:`ezpipe.observe.progress`.
+    ``console``
+        how much the run prints: ``"quiet"`` (the progress report and failures),
+        ``"normal"`` (ezpyp's lines, the default) or ``"verbose"``; see
+        :mod:`ezpipe.observe.console`. ``EZPIPE_CONSOLE`` and ``ezpipe run -q/-v``
+        override it.
     """
 
     def __init__(
@@ -72,6 +77,7 @@ class Pipeline:
         lock_timeout: float = 0.0,
         tee_output: bool = True,
         progress: bool | str = True,
+        console: str = "normal",
         comm: Comm | None = None,
     ) -> None:
         self.options = RunOptions(
@@ -84,6 +90,7 @@ class Pipeline:
             lock_timeout=lock_timeout,
             tee_output=tee_output,
             progress=progress,
+            console=console,
         )
         self.name = name
         self.store = Store(folder, fsync=fsync)
@@ -248,6 +255,7 @@ class Pipeline:
         dry_run: bool = False,
         run_only: str | Iterable[str] | None = None,
         from_step: str | Iterable[str] | None = None,
+        console: str | None = None,
     ) -> pd.DataFrame:
         """Run every step that needs running, on every rank; returns the summary table.
 
@@ -257,6 +265,7 @@ class Pipeline:
         the matching steps and the steps they depend on.
         ``from_step``: step name(s) to recompute, with everything downstream.
         ``max_concurrent``: at most this many steps running at once.
+        ``console``: ``"quiet"``, ``"normal"`` or ``"verbose"`` for this run.
         ``ezpipe run``'s options, passed through the environment, override these;
         a dry run asked for by ``ezpipe run --dry-run`` ends the script (exit 0)
         once the plan is shown, since nothing after it could find results.
@@ -268,6 +277,7 @@ class Pipeline:
             dry_run=dry_run or None,
             run_only=run_only,
             from_step=from_step,
+            console=console,
         ).with_environment()
         frame = Session(self, options).execute()
         if options.dry_run and env("EZPIPE_DRY_RUN"):
