@@ -38,6 +38,7 @@ from .events import Observers
 from .graph import FrozenGraph
 from .observe import summary as summary_mod
 from .observe.console import Console
+from .observe.digest import digest, table
 from .observe.progress import Progress, choose_style
 from .observe.terminal import LineStream, Relay, Screen
 from .options import RunOptions
@@ -217,17 +218,25 @@ class Session:
         self.coordinator_events.run_finished(tally)
         frame = summary_mod.summary_frame(self.plan.steps, outcomes, self.store)
         try:
-            text = summary_mod.write(self.store, frame, tally)
+            summary_mod.write(self.store, frame, tally)
         except OSError as exc:
             log.error("could not write the summary files: %s", exc)
-            text = tally.headline(self.pipeline.folder)
         assert self.run_log is not None
         self.run_log.end(tally)
-        if self.options.echo:  # the file's text when short; its head and tail when long
-            if len(frame) > summary_mod.PRINT_ROWS:
-                table = summary_mod.render(frame, self.pipeline.folder, summary_mod.PRINT_ROWS)
-                text = f"{text.splitlines()[0]}\n{table}"
-            Console(0).text(text)
+        if self.options.echo:  # what matters first; the whole table when verbose
+            rows = summary_mod.rows(frame)
+            level = self.options.console
+            folder = self.pipeline.folder
+            shown = digest(
+                rows,
+                tally.headline(folder),
+                folder,
+                level=level,
+                table_path=str(self.store.summary_path),
+            )
+            if level == "verbose":
+                shown += "\n" + table(rows) + "\n"
+            Console(0).text(shown)
         statuses = [Status.NOT_RUN if o is None else o.status for o in outcomes]
         return frame, tally, statuses
 
