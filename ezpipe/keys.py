@@ -24,8 +24,6 @@ import types
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import joblib
-
 KEY_LENGTH = 16  # hex digits kept in folder names; the full digest is in the record
 
 
@@ -78,6 +76,8 @@ def _encode(value: Any, out: list[bytes]) -> None:
     elif isinstance(value, types.FunctionType):
         out.append(b"C" + function_fingerprint(value).encode() + b";")
     else:
+        import joblib  # here, not at the top: `ezpipe status` reads keys and never hashes
+
         out.append(b"J" + _type_name(value).encode() + b":" + joblib.hash(value).encode() + b";")
 
 

@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from typing import TYPE_CHECKING
 
-from .. import folderview
 from ..errors import LockedError
-from ..lock import FolderLock
 from ..records import Status
-from ..store import STEPS_DIR
 from . import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, add_folder
 
 
@@ -31,7 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=cmd_clean)
 
 
+if TYPE_CHECKING:
+    from .. import folderview
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
+    from .. import folderview
+    from ..lock import FolderLock
+
     view = folderview.load(args.folder)
     lock = FolderLock(view.store.root)
     try:
@@ -67,6 +72,8 @@ def _clean(view: folderview.FolderView, args: argparse.Namespace) -> int:
     if not args.yes and not _confirm(f"delete {what}?"):
         print("ezpipe clean: cancelled, nothing deleted", file=sys.stderr)
         return EXIT_CANCELLED
+    from ..store import STEPS_DIR
+
     store = view.store
     if everything:
         shutil.rmtree(store.root / STEPS_DIR)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from .. import folderview
 from . import EXIT_OK, add_folder
 
 
@@ -39,6 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
+    from .. import folderview
     from ..observe.pictures import draw_graph
 
     view = folderview.load(args.folder)
@@ -47,6 +47,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_timeline(args: argparse.Namespace) -> int:
+    from .. import folderview
     from ..observe.pictures import draw_timeline, timeline_steps
 
     view = folderview.load(args.folder)

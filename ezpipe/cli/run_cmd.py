@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import runlog
 from ..options import env, steering_environment
 from ..records import Mode
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
@@ -141,6 +140,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 return EXIT_ERROR
             command = [mpiexec, "-n", str(args.np), sys.executable, str(script), *args.script_args]
             code = _run_subprocess(command, variables)
+        from .. import runlog
+
         notes = runlog.read_notes(variables["EZPIPE_RUN_REPORT"])
     return _exit_code(code, notes)
 

@@ -11,8 +11,12 @@ slowest steps. :func:`table` is every row, aligned however many there are
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from ..records import RunTally, Status, StepOutcome
 
 WIDTH = 100
 SHOWN_FAILURES = 20  # the console lists this many; `ezpipe status DIR --failed` has them all
@@ -191,3 +195,42 @@ def table(rows: Iterable[Row], width: int = WIDTH) -> str:
             out.append(value.rjust(w) if key in numeric else value.ljust(w))
         lines.append("  ".join(out).rstrip())
     return "\n".join(lines)
+
+
+def tally_of(rows: Sequence[Row]) -> RunTally:
+    """The verdict of a table read back without its run's record (every row selected)."""
+    outcomes = [
+        StepOutcome(
+            status=Status(int(r.get("status", -1))),
+            cached=bool(r.get("cached")),
+            error=r.get("error"),
+        )
+        for r in rows
+    ]
+    interrupted = any(o.status == Status.NOT_RUN and o.error for o in outcomes)
+    return RunTally.of(outcomes, interrupted=interrupted)
+
+
+def _plain(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def markdown(rows: Sequence[Row]) -> str:
+    """The rows as GitHub-flavoured markdown (no extra dependency such as tabulate)."""
+    columns = list(rows[0]) if rows else ["name", "status"]
+
+    def cell(value: Any) -> str:
+        return _plain(value).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def csv_text(rows: Sequence[Row]) -> str:
+    columns = list(rows[0]) if rows else ["name", "status"]
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([[_plain(r.get(c)) for c in columns] for r in rows])
+    return out.getvalue()

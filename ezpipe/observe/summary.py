@@ -79,16 +79,7 @@ def summary_frame(
 
 def tally_of(frame: pd.DataFrame) -> RunTally:
     """The verdict of a table read back without its run's record (every row selected)."""
-    outcomes = [
-        StepOutcome(status=Status(int(status)), cached=bool(cached), error=error)
-        for status, cached, error in zip(
-            frame["status"], frame["cached"], frame["error"], strict=True
-        )
-    ]
-    interrupted = any(
-        o.status == Status.NOT_RUN and isinstance(o.error, str) and o.error for o in outcomes
-    )
-    return RunTally.of(outcomes, interrupted=interrupted)
+    return digest.tally_of(rows(frame))
 
 
 def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -118,18 +109,3 @@ def read(store: Store) -> pd.DataFrame:
     if "rank" in frame:
         frame["rank"] = frame["rank"].astype("Int64")  # JSON nulls made it float
     return frame
-
-
-def markdown(frame: pd.DataFrame) -> str:
-    """The table as GitHub-flavoured markdown (no extra dependency such as tabulate)."""
-
-    def cell(value: Any) -> str:
-        if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
-            return ""
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += [
-        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
-    ]
-    return "\n".join(lines)

@@ -119,7 +119,10 @@ def test_status(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "SKIP" in lines["total"] and "upstream 'work_2'" in lines["total"]
     assert f"ezpipe show {folder} work_2" in out
 
+    # --failed: FAIL and SKIP, as `clean --failed` (what a retry recomputes); -s fail: FAIL only
     assert run_cli("status", str(folder), "--failed", "--json") == EXIT_STEPS_FAILED
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == FAILED + SKIPPED
+    assert run_cli("status", str(folder), "-s", "fail", "--json") == EXIT_STEPS_FAILED
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == FAILED
     assert rows[0]["rank"] == 0 and rows[0]["cached"] is False and rows[0]["duration"] > 0
