@@ -10,7 +10,9 @@ STAMP := $(VENV)/.installed
 NP ?= 4
 # start-local-slurm.sh / stop-local-slurm.sh: beside the clone in CI (../shared)
 SLURM_SCRIPTS ?= ../shared/slurm
-DEMO_DIR ?= /tmp/ezpipe-demo
+# the demo's folder belongs to this clone (and so to its user): a first `make demo`
+# computes every step, whoever ran a demo elsewhere on this machine
+DEMO_DIR ?= $(CURDIR)/.demo
 export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: help venv demo test test-serial test-mpi test-slurm lint format bench clean

@@ -27,6 +27,9 @@ STATUS_WORDS = {
 }
 
 
+SHOW_TAIL = 50  # lines of captured output `ezpipe show` prints unless --all
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
         "status",
@@ -64,7 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     add_folder(p)
     p.add_argument("step", metavar="STEP", help="the step's name (as in `ezpipe status`)")
-    p.add_argument("--tail", type=int, metavar="N", help="only the last N lines of the log")
+    p.add_argument(
+        "--tail",
+        type=int,
+        metavar="N",
+        default=SHOW_TAIL,
+        help=f"the last N lines of the captured output (default {SHOW_TAIL})",
+    )
+    p.add_argument("--all", action="store_true", help="every line of the captured output")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.set_defaults(handler=cmd_show)
 
@@ -227,7 +237,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(None if record is None else record.model_dump(mode="json"), indent=1))
     else:
-        _print_step(view, args.step, step, record, note, args.tail)
+        _print_step(view, args.step, step, record, note, None if args.all else args.tail)
     if record is not None and record.status == Status.PASSED:
         return EXIT_OK
     return EXIT_STEPS_FAILED
@@ -265,28 +275,32 @@ def _print_step(
     if step is not None:
         print(f"  from cache  {_cached_word(step)} (in the latest run)")
     if record.result_path:
-        print(f"  result      {record.result_path} ({record.result_bytes} bytes)")
+        print(f"  result      {view.resolve(record.result_path)} ({record.result_bytes} bytes)")
     print(f"  record      {view.store.record_path(record.name, record.key)}")
     if record.error_message:
         print(f"  error       {record.error_message}")
-    if record.traceback:
+    _print_output(view.resolve(record.log_path), tail)
+    if record.traceback:  # last, so a long output never scrolls it away
         print("\n-- traceback " + "-" * 60)
         print(record.traceback.rstrip())
+
+
+def _print_output(log_path: str | None, tail: int | None) -> None:
     print("\n-- captured output (stdout and stderr) " + "-" * 34)
-    if record.log_path is None:
+    if log_path is None:
         print("(the step printed nothing)")
         return
     try:
-        text = open(record.log_path, encoding="utf-8", errors="replace").read()  # noqa: SIM115
+        text = open(log_path, encoding="utf-8", errors="replace").read()  # noqa: SIM115
     except OSError as exc:
-        print(f"(cannot read {record.log_path}: {exc})")
+        print(f"(cannot read {log_path}: {exc})")
         return
     lines = text.splitlines()
     if tail is not None and len(lines) > tail:
-        print(f"... {len(lines) - tail} earlier lines in {record.log_path}")
+        print(f"... {len(lines) - tail} earlier lines not shown (--all shows every line)")
         lines = lines[-tail:]
     print("\n".join(lines))
-    print(f"({record.log_path})")
+    print(f"({log_path})")
 
 
 # -- summary ------------------------------------------------------------------------------------
