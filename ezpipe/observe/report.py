@@ -5,7 +5,8 @@ as a base64 PNG when an SVG with one element per bar would be too large), so
 the file opens from a mail attachment or a cluster's scratch space without any
 network access. The page shows the headline, the counts, every failure with
 its traceback and the tail of its log, a table of every step (sortable by
-clicking a column header, filterable by text and status), the DAG and the
+clicking a column header, filterable by text and status; a link's
+``#status=FAIL&q=text&sort=duration&desc=1`` opens it so), the DAG and the
 timeline per rank. Built from the folder alone (:mod:`ezpipe.folderview`).
 """
 
@@ -81,6 +82,20 @@ SCRIPT = """
       });
       rows.forEach(function (row) { body.appendChild(row); });
     });
+  });
+  // a link can carry a view: report.html#status=FAIL&q=mc_volume&sort=duration&desc=1
+  var wanted = {};
+  location.hash.replace(/^#/, '').split('&').forEach(function (pair) {
+    var kv = pair.split('=');
+    if (kv[0]) wanted[decodeURIComponent(kv[0])] = decodeURIComponent(kv[1] || '');
+  });
+  if (wanted.status) status.value = wanted.status;
+  if (wanted.q) text.value = wanted.q;
+  Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) {
+    if (wanted.sort && th.textContent === wanted.sort) {
+      th.click();
+      if (wanted.desc) th.click();
+    }
   });
   filter();
   window.addEventListener('load', function () {
