@@ -254,19 +254,22 @@ def _grouped(view: FolderView) -> Any:
             bbox={"boxstyle": "round,pad=0.4", "fc": STATUS_COLORS[worst], "ec": "#333333"},
             color="white" if worst in (Status.PASSED, Status.FAILED) else "black",
         )
-        failed = [m.name for m in members if m.status == Status.FAILED]
-        if failed:
-            shown = ", ".join(failed[:3]) + (f" +{len(failed) - 3}" if len(failed) > 3 else "")
-            ax.text(
-                x,
-                y - 0.32,
-                f"FAIL: {shown}",
-                ha="center",
-                va="top",
-                fontsize=7,
-                zorder=3,
-                color=STATUS_COLORS[Status.FAILED],
-            )
+        below = y - 0.32
+        for status in (Status.FAILED, Status.SKIPPED):  # the steps that did not pass, named
+            names = [m.name for m in members if m.status == status]
+            if names:
+                more = f" +{len(names) - 3}" if len(names) > 3 else ""
+                ax.text(
+                    x,
+                    below,
+                    f"{status.label}: {', '.join(names[:3])}{more}",
+                    ha="center",
+                    va="top",
+                    fontsize=7,
+                    zorder=3,
+                    color=STATUS_COLORS[status],
+                )
+                below -= 0.16
     top = (tallest - 1) / 2.0 + 0.6
     _phase_headers(ax, view.phases, "step")
     ax.set_xlim(-0.6, len(columns) - 0.4)

@@ -122,6 +122,7 @@ def test_many_steps_are_grouped_by_function(tmp_path: Path) -> None:
     assert "mc_volume ×200, 3 FAIL" in texts
     assert "reduce ×1, 1 SKIP" in texts
     assert "FAIL: mc_volume_0, mc_volume_1, mc_volume_2" in texts
+    assert "SKIP: reduce" in texts
     assert not any(t == "mc_volume_150" for t in texts)  # no column of unlabeled dots
 
 
