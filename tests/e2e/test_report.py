@@ -117,3 +117,21 @@ def test_the_table_filters_and_sorts(chromium: str, report: Path, tmp_path: Path
     assert by_name == sorted(by_name, reverse=True) and len(by_name) == N_STEPS
     by_time = visible_rows(run("#sort=duration&desc=1", "p4"))
     assert by_time[0].startswith("work_")  # the steps that sleep come first
+
+
+def test_cpu_and_memory_columns_appear_where_records_have_them(tmp_path: Path) -> None:
+    from ezpipe import folderview
+    from ezpipe.observe import report as report_mod
+    from ezpipe.records import Status, StepRecord
+    from ezpipe.store import Store
+
+    def view(**extra: object) -> folderview.FolderView:
+        record = StepRecord(name="a", key="0" * 16, status=Status.PASSED, rank=0, **extra)
+        step = folderview.StepView("a", "f", 0, [], "0" * 16, record)
+        return folderview.FolderView(Store(tmp_path), {"pipeline": "p"}, [step], None, False)
+
+    plain = report_mod.page(view())
+    assert "<th>CPU</th>" not in plain and "<th>memory</th>" not in plain
+    measured = report_mod.page(view(cpu_seconds=1.5, max_rss=123456))
+    assert "<th>CPU</th>" in measured and "<th>memory</th>" in measured
+    assert '<td class="num">1.5</td>' in measured and '<td class="num">123456</td>' in measured
