@@ -15,6 +15,7 @@ from .version import __version__
 
 # Every other name is imported on first use (PEP 562): `ezpipe --help` and `ezpipe status`
 # must not pay for pandas, networkx and cloudpickle, which only a pipeline run needs.
+# name -> "module" (the same name there) or "module:attribute" (exported renamed).
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         (
@@ -75,10 +76,11 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    where = _EXPORTS.get(name)
+    if where is None:
         raise AttributeError(f"module 'ezpipe' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    module, _, attribute = where.partition(":")  # "reader:open_folder": exported renamed
+    value = getattr(importlib.import_module(f".{module}", __name__), attribute or name)
     globals()[name] = value  # the next look-up is a plain global
     return value
 
