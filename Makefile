@@ -10,10 +10,12 @@ STAMP := $(VENV)/.installed
 NP ?= 4
 # The project's own single-node Slurm for the real-Slurm tests (root, Debian packages)
 SLURM_LOCAL := tests/slurm/local
-DEMO_DIR ?= /tmp/ezpipe-demo
+# the demo's folder belongs to this clone (and so to its user): a first `make demo`
+# computes every step, whoever ran a demo elsewhere on this machine
+DEMO_DIR ?= $(CURDIR)/.demo
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv demo test test-serial test-mpi test-slurm lint format bench clean
+.PHONY: help venv demo test test-tools test-serial test-mpi test-slurm lint format bench clean
 
 help:
 	@echo "make demo    set up .venv and run examples/demo.py under mpiexec -n $(NP)"
@@ -40,7 +42,19 @@ demo: $(STAMP)
 test: test-serial test-mpi
 	@$(MAKE) --no-print-directory test-slurm SLURM_OPTIONAL=1
 
-test-serial: $(STAMP)
+# tests/e2e/test_report.py opens the HTML report in headless Chromium and
+# tests/e2e/test_terminal.py drives a terminal with tmux: installed here (as root, from the
+# Debian packages) when missing; the tests fail, never skip, without them.
+test-tools:
+	@missing=""; command -v chromium >/dev/null || command -v chromium-browser >/dev/null \
+		|| missing="chromium"; command -v tmux >/dev/null || missing="$$missing tmux"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -q && apt-get install -y -q $$missing; \
+		else echo "make test: install$$missing (apt-get install -y$$missing)" >&2; exit 1; fi; \
+	fi
+
+test-serial: $(STAMP) test-tools
 	$(PY) -m pytest -m "not mpi and not slurm" -p no:cacheprovider -q
 
 test-mpi: $(STAMP)

@@ -1,39 +1,60 @@
-"""ezpipe: decorate plain functions, get a cached, fault-tolerant MPI pipeline."""
+"""ezpipe: decorate plain functions, get a cached, fault-tolerant MPI pipeline.
+
+The stop-signal handler (:mod:`ezpipe.engine.preempt`, cheap) is installed at once,
+so a job script notes a time-limit signal that comes before ``execute()``.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
+from typing import TYPE_CHECKING, Any
 
 from .engine import preempt  # noqa: F401  (first: in a job script, note the stop signal at once)
-from .errors import (
-    CycleError,
-    DefinitionError,
-    DuplicateStepNameError,
-    EzpipeError,
-    FailedStepWarning,
-    ForeignStepError,
-    FrozenPipelineError,
-    InitializationError,
-    LaunchError,
-    LockedError,
-    NotExecutedStepWarning,
-    RepeatedStepError,
-    ResultNotAvailableError,
-    ResultWarning,
-    SchemaConflictError,
-    SchemaMismatchError,
-    SkippedStepWarning,
-    StepFailedError,
-    StoreError,
-    UnrecognizedStepWarning,
-)
-from .lookup import LookupHandle
-from .pipeline import Pipeline
-from .reader import FolderReader
-from .reader import open_folder as open
-from .records import Mode, Status, StepRecord
-from .steps import PlaceHolder, Step, StepFunction, as_dill_step, as_pickle_step
 from .version import __version__
+
+# Every other name is imported on first use (PEP 562): `ezpipe --help` and `ezpipe status`
+# must not pay for pandas, networkx and cloudpickle, which only a pipeline run needs.
+# name -> "module" (the same name there) or "module:attribute" (exported renamed).
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "CycleError",
+            "DefinitionError",
+            "DuplicateStepNameError",
+            "EzpipeError",
+            "FailedStepWarning",
+            "ForeignStepError",
+            "FrozenPipelineError",
+            "InitializationError",
+            "LaunchError",
+            "LockedError",
+            "NotExecutedStepWarning",
+            "RepeatedStepError",
+            "ResultNotAvailableError",
+            "ResultWarning",
+            "SchemaConflictError",
+            "SchemaMismatchError",
+            "SkippedStepWarning",
+            "StepFailedError",
+            "StoreError",
+            "UnrecognizedStepWarning",
+        ),
+        "errors",
+    ),
+    "LookupHandle": "lookup",
+    "Pipeline": "pipeline",
+    "FolderReader": "reader",
+    "open": "reader:open_folder",
+    "Mode": "records",
+    "Status": "records",
+    "StepRecord": "records",
+    "PlaceHolder": "steps",
+    "Step": "steps",
+    "StepFunction": "steps",
+    "as_pickle_step": "steps",
+    "as_dill_step": "steps",
+}
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
@@ -72,3 +93,48 @@ __all__ = [
     "as_pickle_step",
     "open",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    where = _EXPORTS.get(name)
+    if where is None:
+        raise AttributeError(f"module 'ezpipe' has no attribute {name!r}")
+    module, _, attribute = where.partition(":")  # "reader:open_folder": exported renamed
+    value = getattr(importlib.import_module(f".{module}", __name__), attribute or name)
+    globals()[name] = value  # the next look-up is a plain global
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:
+    from .errors import (
+        CycleError,
+        DefinitionError,
+        DuplicateStepNameError,
+        EzpipeError,
+        FailedStepWarning,
+        ForeignStepError,
+        FrozenPipelineError,
+        InitializationError,
+        LaunchError,
+        LockedError,
+        NotExecutedStepWarning,
+        RepeatedStepError,
+        ResultNotAvailableError,
+        ResultWarning,
+        SchemaConflictError,
+        SchemaMismatchError,
+        SkippedStepWarning,
+        StepFailedError,
+        StoreError,
+        UnrecognizedStepWarning,
+    )
+    from .lookup import LookupHandle
+    from .pipeline import Pipeline
+    from .reader import FolderReader
+    from .reader import open_folder as open
+    from .records import Mode, Status, StepRecord
+    from .steps import PlaceHolder, Step, StepFunction, as_dill_step, as_pickle_step

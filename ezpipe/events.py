@@ -52,6 +52,13 @@ class Observer:
     def run_finished(self, tally: RunTally) -> None:
         """The run ended with this verdict (rank 0)."""
 
+    def relay(self) -> tuple[str, ...]:
+        """Lines this rank holds for rank 0, taken after each step (see StepOutcome.lines).
+
+        Called by the worker once per step; the default holds nothing.
+        """
+        return ()
+
 
 class Observers(Observer):
     """Forwards every event to each subscriber, in order."""
@@ -101,3 +108,6 @@ class Observers(Observer):
     def run_finished(self, tally: RunTally) -> None:
         for s in self.subscribers:
             s.run_finished(tally)
+
+    def relay(self) -> tuple[str, ...]:
+        return tuple(line for s in self.subscribers for line in s.relay())

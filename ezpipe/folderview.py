@@ -11,16 +11,21 @@ No pandas here: reading a folder of 100,000 records stays quick.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from .errors import EzpipeError
-from .graph import reachable
+from .keys import KEY_LENGTH
 from .records import RunRecord, RunTally, Status, StepOutcome, StepRecord
-from .store import RECORD_FILE, Store
+from .store import RECORD_FILE, STEPS_DIR, Store
+
+log = logging.getLogger(__name__)
 
 
 class FolderError(EzpipeError, FileNotFoundError):
@@ -93,8 +98,18 @@ class FolderView:
         for step in self.steps:
             for dep in step.depends_on:
                 children.setdefault(dep, []).append(step.name)
-        seen = reachable(names, lambda name: children.get(name, ()))
+        seen, todo = set(names), list(names)  # no networkx here: `ezpipe clean` stays quick
+        while todo:
+            for child in children.get(todo.pop(), ()):
+                if child not in seen:
+                    seen.add(child)
+                    todo.append(child)
         return [s.name for s in self.steps if s.name in seen]
+
+    def resolve(self, path: str | None) -> str | None:
+        """A path a record stored, valid here: when the folder was moved since (the stored
+        absolute path is gone), the same file under this folder's ``steps/``."""
+        return relocate(self.store.root, path)
 
     def run_state(self) -> str:
         """``finished``, ``running``, ``crashed``, ``running or crashed`` or ``never run``."""
@@ -133,6 +148,7 @@ def load(folder: str | os.PathLike[str]) -> FolderView:
     except ValueError as exc:
         raise FolderError(f"cannot read {store.schema_path}: {exc}") from None
     steps: list[StepView] = []
+    steps_dir = os.path.join(str(store.root), STEPS_DIR)
     for phase, entries in sorted(schema.get("phases", {}).items(), key=lambda kv: int(kv[0])):
         for entry in entries:
             steps.append(
@@ -142,7 +158,11 @@ def load(folder: str | os.PathLike[str]) -> FolderView:
                     phase=int(phase),
                     depends_on=list(entry.get("depends_on", [])),
                     key=entry["key"],
-                    record=store.read_record(entry["name"], entry["key"]),
+                    record=_read_record(
+                        os.path.join(
+                            steps_dir, entry["name"], entry["key"][:KEY_LENGTH], RECORD_FILE
+                        )
+                    ),
                 )
             )
     run = store.read_run_record()
@@ -156,6 +176,33 @@ def load(folder: str | os.PathLike[str]) -> FolderView:
                 step.latest = Status(int(row.get("status", -1)))
                 step.latest_error = row.get("error")
     return FolderView(store, schema, steps, run, current)
+
+
+def _read_record(path: str) -> StepRecord | None:
+    """A step's record (string paths: pathlib costs more than the read at 100,000 steps)."""
+    try:
+        with open(path, "rb") as file:
+            return StepRecord.model_validate_json(file.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValidationError, ValueError) as exc:
+        log.warning("ignoring unreadable step record %s: %s", path, exc)
+        return None
+
+
+def relocate(root: Path, path: str | None) -> str | None:
+    """``path`` if it exists, else the same file under ``root/steps`` when that exists.
+
+    Records store absolute paths; after ``mv old new`` they point into ``old``.
+    """
+    if not path or os.path.exists(path):
+        return path
+    marker = f"{os.sep}{STEPS_DIR}{os.sep}"
+    cut = path.rfind(marker)
+    if cut < 0:
+        return path
+    moved = os.path.join(str(root), path[cut + 1 :])
+    return moved if os.path.exists(moved) else path
 
 
 def _summary_is_current(store: Store, run: RunRecord | None) -> bool:

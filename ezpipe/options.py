@@ -25,6 +25,7 @@ TRUE = frozenset({"1", "true", "yes", "on"})
 FALSE = frozenset({"0", "false", "no", "off"})
 POLICIES: tuple[str, ...] = ("static", "phase", "dag")
 PROGRESS_STYLES: tuple[str, ...] = ("bar", "lines", "off")
+CONSOLE_LEVELS: tuple[str, ...] = ("quiet", "normal", "verbose")
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class EnvVar:
     """One environment variable ezpipe reads: its type and what it is for."""
 
     name: str
-    kind: str  # bool, int, float, str, list, mode, progress
+    kind: str  # bool, int, float, str, list, mode, progress, console
     help: str
 
 
@@ -46,6 +47,7 @@ ENV: dict[str, EnvVar] = {
         EnvVar("EZPIPE_MODE", "mode", "cache mode of the run"),
         EnvVar("EZPIPE_TEE_OUTPUT", "bool", "echo each step's output, prefixed, to the job"),
         EnvVar("EZPIPE_PROGRESS", "progress", "bar, lines or off"),
+        EnvVar("EZPIPE_CONSOLE", "console", "quiet, normal or verbose (ezpipe run -q/-v)"),
         EnvVar("EZPIPE_PROGRESS_INTERVAL", "float", "seconds between progress lines"),
         EnvVar("EZPIPE_SWITCH_INTERVAL", "float", "rank 0's GIL switch interval during a run"),
         EnvVar("EZPIPE_LOG_LEVEL", "str", "level of the ezpipe logger (WARNING)"),
@@ -86,6 +88,10 @@ def _parse(spec: EnvVar, raw: str) -> Any:
         if lowered in FALSE:
             return "off"
         raise ValueError(f"expected one of {PROGRESS_STYLES}")
+    if spec.kind == "console":
+        if lowered in CONSOLE_LEVELS:
+            return lowered
+        raise ValueError(f"expected one of {CONSOLE_LEVELS}")
     return raw
 
 
@@ -128,6 +134,7 @@ class RunOptions:
     progress: bool | str = True
     switch_interval: float = 0.0005  # seconds; see ezpipe.engine.loop and docs/architecture.md
     exit_on_failure: bool = False  # end the script with status 1 when steps failed
+    console: str = "normal"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode.parse(self.mode))
@@ -151,6 +158,10 @@ class RunOptions:
             raise DefinitionError(
                 f"unknown progress style {self.progress!r}; use one of {PROGRESS_STYLES}"
             )
+        if self.console not in CONSOLE_LEVELS:
+            raise DefinitionError(
+                f"unknown console level {self.console!r}; use one of {CONSOLE_LEVELS}"
+            )
 
     def replace(self, **changes: Any) -> RunOptions:
         """A copy with the given options changed; ``None`` values keep the current one."""
@@ -168,6 +179,7 @@ class RunOptions:
             progress=env("EZPIPE_PROGRESS", environ),
             switch_interval=env("EZPIPE_SWITCH_INTERVAL", environ),
             exit_on_failure=env("EZPIPE_EXIT_ON_FAILURE", environ),
+            console=env("EZPIPE_CONSOLE", environ),
         )
 
     def steering(self) -> dict[str, Any]:
@@ -191,6 +203,7 @@ def steering_environment(
     mode: str | None = None,
     tee_output: bool | None = None,
     progress: str | None = None,
+    console: str | None = None,
 ) -> dict[str, str]:
     """The variables through which ``ezpipe run`` passes its options to the script."""
     out: dict[str, str] = {}
@@ -208,4 +221,6 @@ def steering_environment(
         out["EZPIPE_TEE_OUTPUT"] = "1" if tee_output else "0"
     if progress is not None:
         out["EZPIPE_PROGRESS"] = progress
+    if console is not None:
+        out["EZPIPE_CONSOLE"] = console
     return out

@@ -72,6 +72,11 @@ class Pipeline:
         job chain (``sbatch --dependency=afterok``) stops. Off by default, as in
         ezpyp, whose scripts exit 0; ``ezpipe run`` and ``ezpipe slurm`` job
         scripts exit 1 anyway.
+    ``console``
+        how much the run prints: ``"quiet"`` (the progress report and failures),
+        ``"normal"`` (ezpyp's lines, the default) or ``"verbose"``; see
+        :mod:`ezpipe.observe.console`. ``EZPIPE_CONSOLE`` and ``ezpipe run -q/-v``
+        override it.
     """
 
     def __init__(
@@ -89,6 +94,7 @@ class Pipeline:
         tee_output: bool = True,
         progress: bool | str = True,
         exit_on_failure: bool = False,
+        console: str = "normal",
         comm: Comm | None = None,
     ) -> None:
         self.options = RunOptions(
@@ -102,6 +108,7 @@ class Pipeline:
             tee_output=tee_output,
             progress=progress,
             exit_on_failure=exit_on_failure,
+            console=console,
         )
         self.name = name
         self.store = Store(folder, fsync=fsync)
@@ -270,6 +277,7 @@ class Pipeline:
         run_only: str | Iterable[str] | None = None,
         from_step: str | Iterable[str] | None = None,
         exit_on_failure: bool | None = None,
+        console: str | None = None,
     ) -> pd.DataFrame:
         """Run every step that needs running, on every rank; returns the summary table.
 
@@ -279,6 +287,7 @@ class Pipeline:
         the matching steps and the steps they depend on.
         ``from_step``: step name(s) to recompute, with everything downstream.
         ``max_concurrent``: at most this many steps running at once.
+        ``console``: ``"quiet"``, ``"normal"`` or ``"verbose"`` for this run.
         ``ezpipe run``'s options, passed through the environment, override these;
         a dry run asked for by ``ezpipe run --dry-run`` ends the script (exit 0)
         once the plan is shown, since nothing after it could find results.
@@ -291,6 +300,7 @@ class Pipeline:
             run_only=run_only,
             from_step=from_step,
             exit_on_failure=exit_on_failure,
+            console=console,
         ).with_environment()
         frame = Session(self, options).execute()
         if options.dry_run and env("EZPIPE_DRY_RUN"):

@@ -123,7 +123,9 @@ class StepOutcome:
 
     ``rank`` and ``host`` say where the result was computed; ``cached`` says
     that this run reused it instead. ``interrupted``: a stop signal cut the step
-    short, so it has no record and a rerun computes it.
+    short, so it has no record and a rerun computes it. ``lines``: what the
+    worker printed while it ran the step, carried to rank 0 when rank 0 shows a
+    live bar (only rank 0 may write to the terminal then, or the bar breaks).
     """
 
     status: Status
@@ -136,6 +138,7 @@ class StepOutcome:
     error: str | None = None
     skipped_because: str | None = None
     interrupted: bool = False
+    lines: tuple[str, ...] = ()
 
 
 WORDS = ("Completed", "Failed", "Interrupted", "Incomplete")

@@ -38,7 +38,9 @@ from .events import Observers
 from .graph import FrozenGraph
 from .observe import summary as summary_mod
 from .observe.console import Console
+from .observe.digest import digest, table
 from .observe.progress import Progress, choose_style
+from .observe.terminal import LineStream, Relay, Screen
 from .options import RunOptions
 from .plan import Plan, dry_run_rows, dry_run_text, stored_passes
 from .records import RunTally, Status, StepOutcome
@@ -93,15 +95,25 @@ class Session:
     """The state of one ``execute()`` of ``pipeline`` with ``options``."""
 
     def __init__(self, pipeline: Pipeline, options: RunOptions) -> None:
+        if options.console == "quiet":  # the bar and failures only: steps' output to logs
+            options = options.replace(tee_output=False)
         self.pipeline = pipeline
         self.options = options
         self.comm: Comm = pipeline.comm
         self.store = pipeline.store
         frozen = pipeline.freeze()
         self.plan = Plan.make(pipeline.steps, frozen, options)  # pure: every rank alike
-        self.console = Console(self.comm.rank, enabled=options.echo)
+        self.console = Console(
+            self.comm.rank,
+            enabled=options.echo,
+            level=options.console,
+            names=[step.name for step in self.plan.steps],
+        )
         self.run_log: RunLog | None = None
         self.coordinator_events = Observers([self.console])
+        self.worker_events = Observers([self.console])
+        self.style = "off"  # rank 0's progress style, told to every rank in begin()
+        self.screen: Screen | None = None
 
     # -- the phases -----------------------------------------------------------------------------
     def execute(self) -> pd.DataFrame:
@@ -128,19 +140,27 @@ class Session:
                 )
                 self.coordinator_events.add(SkipRecorder(self.plan.steps, self.store))
                 style = choose_style(self.options.progress, sys.stderr)
+                if style == "bar":
+                    self.screen = Screen(sys.stderr)
                 if style != "off":
-                    self.coordinator_events.add(Progress(0, style=style, name=self.pipeline.name))
+                    progress = Progress(0, style=style, name=self.pipeline.name, screen=self.screen)
+                    self.coordinator_events.add(progress)
+                self.style = style
+        # the ranks start together, once rank 0 has recorded the start and chosen its style
+        self.style = comm.bcast(self.style)
+        self.console.routed = self.style == "bar" and comm.size > 1
+        if comm.rank == 0:
+            with fatal_on_root(self.pipeline, "start the progress report"):
                 self.coordinator_events.run_started(len(self.plan.selected))
-        comm.bcast(None)  # the ranks start together, once rank 0 has recorded the start
 
     def run(self) -> RunOutcome:
         try:
-            with preempt.stop_on_signal(), capture.routing():
+            with preempt.stop_on_signal(), self.terminal(), capture.routing():
                 return run_plan(
                     self.plan,
                     self.comm,
                     self.store,
-                    self.console,
+                    self.worker_events,
                     self.coordinator_events,
                     self.options.switch_interval,
                 )
@@ -151,6 +171,37 @@ class Session:
                 )
             self.pipeline.release()
             raise
+
+    @contextlib.contextmanager
+    def terminal(self) -> Iterator[None]:
+        """While rank 0 shows a bar, every line of every rank goes above it, through rank 0.
+
+        Rank 0 writes its lines on the :class:`Screen`; the other ranks keep theirs in a
+        :class:`Relay`, whose lines travel with each step's outcome (see
+        :mod:`ezpipe.observe.terminal`). Without a bar the streams stay as they are.
+        """
+        if self.style != "bar" or isinstance(sys.stdout, LineStream):
+            yield
+            return
+        saved = sys.stdout, sys.stderr
+        relay: Relay | None = None
+        if self.screen is not None:
+            sink = self.screen.write
+        else:
+            relay = Relay()
+            self.worker_events.add(relay)
+            sink = relay.sink
+        out, err = LineStream(sink, saved[0]), LineStream(sink, saved[1])
+        sys.stdout, sys.stderr = out, err  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            out.close_line()
+            err.close_line()
+            sys.stdout, sys.stderr = saved
+            if relay is not None and (left := relay.relay()):  # printed after the last step
+                saved[0].write("".join(line + "\n" for line in left))
+                saved[0].flush()
 
     def finish(self, outcome: RunOutcome) -> tuple[pd.DataFrame, RunTally]:
         comm = self.comm
@@ -173,17 +224,25 @@ class Session:
         self.coordinator_events.run_finished(tally)
         frame = summary_mod.summary_frame(self.plan.steps, outcomes, self.store)
         try:
-            text = summary_mod.write(self.store, frame, tally)
+            summary_mod.write(self.store, frame, tally)
         except OSError as exc:
             log.error("could not write the summary files: %s", exc)
-            text = tally.headline(self.pipeline.folder)
         assert self.run_log is not None
         self.run_log.end(tally)
-        if self.options.echo:  # the file's text when short; its head and tail when long
-            if len(frame) > summary_mod.PRINT_ROWS:
-                table = summary_mod.render(frame, self.pipeline.folder, summary_mod.PRINT_ROWS)
-                text = f"{text.splitlines()[0]}\n{table}"
-            Console(0).text(text)
+        if self.options.echo:  # what matters first; the whole table when verbose
+            rows = summary_mod.rows(frame)
+            level = self.options.console
+            folder = self.pipeline.folder
+            shown = digest(
+                rows,
+                tally.headline(folder),
+                folder,
+                level=level,
+                table_path=str(self.store.summary_path),
+            )
+            if level == "verbose":
+                shown += "\n" + table(rows) + "\n"
+            Console(0).text(shown)
         statuses = [Status.NOT_RUN if o is None else o.status for o in outcomes]
         return frame, tally, statuses
 

@@ -10,12 +10,9 @@ import argparse
 import datetime as dt
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .. import folderview
-from ..observe import summary as summary_mod
-from ..records import RunTally, Status, StepRecord
-from ..store import Store
+from ..records import RunTally, Status
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, add_folder
 
 STATUS_WORDS = {
@@ -28,6 +25,9 @@ STATUS_WORDS = {
     "not-run": Status.NOT_RUN,
     "pending": Status.NOT_RUN,
 }
+
+
+SHOW_TAIL = 50  # lines of captured output `ezpipe show` prints unless --all
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -48,7 +48,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         metavar="STATUS",
         help="only steps with this status (pass, fail, skip, not-run); repeatable",
     )
-    p.add_argument("--failed", action="store_true", help="shorthand for --status fail")
+    p.add_argument(
+        "--failed",
+        action="store_true",
+        help="the steps that did not pass: failed and skipped (what `clean --failed` deletes); "
+        "--status fail for the failed ones only",
+    )
     p.add_argument("--phase", type=int, help="only steps of this phase")
     p.add_argument("--json", action="store_true", help="print the lines as JSON")
     p.set_defaults(handler=cmd_status)
@@ -62,7 +67,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     add_folder(p)
     p.add_argument("step", metavar="STEP", help="the step's name (as in `ezpipe status`)")
-    p.add_argument("--tail", type=int, metavar="N", help="only the last N lines of the log")
+    p.add_argument(
+        "--tail",
+        type=int,
+        metavar="N",
+        default=SHOW_TAIL,
+        help=f"the last N lines of the captured output (default {SHOW_TAIL})",
+    )
+    p.add_argument("--all", action="store_true", help="every line of the captured output")
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.set_defaults(handler=cmd_show)
 
@@ -83,6 +95,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=cmd_summary)
 
 
+if TYPE_CHECKING:
+    from .. import folderview
+    from ..records import StepRecord
+
+
 # -- status -------------------------------------------------------------------------------------
 def _when(timestamp: float | None) -> str:
     if timestamp is None:
@@ -97,6 +114,11 @@ def _duration(seconds: float | None) -> str:
         return f"{seconds:.2f}s"
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
+def word(step: folderview.StepView) -> str:
+    """PASS, FAIL, SKIP, NOT RUN, or CACHED when the latest run reused the result."""
+    return "CACHED" if step.status == Status.PASSED and step.cached else step.status.label
 
 
 def _cached_word(step: folderview.StepView) -> str:
@@ -127,11 +149,13 @@ def run_line(view: folderview.FolderView) -> str:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    from .. import folderview
+
     view = folderview.load(args.folder)
     tally = view.tally()
     wanted = {STATUS_WORDS[s] for s in args.status or ()}
-    if args.failed:
-        wanted.add(Status.FAILED)
+    if args.failed:  # as in `ezpipe clean --failed`: what a retry would recompute
+        wanted |= {Status.FAILED, Status.SKIPPED}
     shown = [
         s
         for s in view.steps
@@ -159,7 +183,7 @@ def _status_row(step: folderview.StepView) -> dict[str, Any]:
     return {
         "name": step.name,
         "phase": step.phase,
-        "status": step.status.label,
+        "status": word(step),
         "rank": None if rec is None else rec.rank,
         "host": None if rec is None else rec.host,
         "duration": None if rec is None else rec.duration,
@@ -174,7 +198,7 @@ def _print_table(steps: list[folderview.StepView]) -> None:
         (
             s.name,
             str(s.phase),
-            s.status.label,
+            word(s),
             "-" if s.record is None or s.record.rank is None else str(s.record.rank),
             "-" if s.record is None or not s.record.host else s.record.host,
             _duration(None if s.record is None else s.record.duration),
@@ -184,12 +208,17 @@ def _print_table(steps: list[folderview.StepView]) -> None:
         for s in steps
     ]
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    for row in (header, *rows):
-        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in (header, *rows)
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")  # one write: 100,000 prints cost seconds
 
 
 # -- show ---------------------------------------------------------------------------------------
 def cmd_show(args: argparse.Namespace) -> int:
+    from .. import folderview
+
     view = folderview.load(args.folder)
     step = view.by_name.get(args.step)
     record: StepRecord | None = None
@@ -208,7 +237,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(None if record is None else record.model_dump(mode="json"), indent=1))
     else:
-        _print_step(view, args.step, step, record, note, args.tail)
+        _print_step(view, args.step, step, record, note, None if args.all else args.tail)
     if record is not None and record.status == Status.PASSED:
         return EXIT_OK
     return EXIT_STEPS_FAILED
@@ -246,54 +275,67 @@ def _print_step(
     if step is not None:
         print(f"  from cache  {_cached_word(step)} (in the latest run)")
     if record.result_path:
-        print(f"  result      {record.result_path} ({record.result_bytes} bytes)")
+        print(f"  result      {view.resolve(record.result_path)} ({record.result_bytes} bytes)")
     print(f"  record      {view.store.record_path(record.name, record.key)}")
     if record.error_message:
         print(f"  error       {record.error_message}")
-    if record.traceback:
+    _print_output(view.resolve(record.log_path), tail)
+    if record.traceback:  # last, so a long output never scrolls it away
         print("\n-- traceback " + "-" * 60)
         print(record.traceback.rstrip())
+
+
+def _print_output(log_path: str | None, tail: int | None) -> None:
     print("\n-- captured output (stdout and stderr) " + "-" * 34)
-    if record.log_path is None:
+    if log_path is None:
         print("(the step printed nothing)")
         return
     try:
-        text = open(record.log_path, encoding="utf-8", errors="replace").read()  # noqa: SIM115
+        text = open(log_path, encoding="utf-8", errors="replace").read()  # noqa: SIM115
     except OSError as exc:
-        print(f"(cannot read {record.log_path}: {exc})")
+        print(f"(cannot read {log_path}: {exc})")
         return
     lines = text.splitlines()
     if tail is not None and len(lines) > tail:
-        print(f"... {len(lines) - tail} earlier lines in {record.log_path}")
+        print(f"... {len(lines) - tail} earlier lines not shown (--all shows every line)")
         lines = lines[-tail:]
     print("\n".join(lines))
-    print(f"({record.log_path})")
+    print(f"({log_path})")
 
 
 # -- summary ------------------------------------------------------------------------------------
 def cmd_summary(args: argparse.Namespace) -> int:
-    store = Store(args.folder)
-    if not store.summary_json_path.exists():
+    from pathlib import Path
+
+    from ..observe import digest
+
+    root = Path(args.folder).absolute()
+    path = root / "pipeline.summary.json"
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         print(
-            f"ezpipe summary: no summary in {store.root} (has a run finished there? "
+            f"ezpipe summary: no summary in {root} (has a run finished there? "
             "`ezpipe status` also reads an unfinished run)",
             file=sys.stderr,
         )
         return EXIT_ERROR
-    frame = summary_mod.read(store)
-    run = store.read_run_record()
-    tally = summary_mod.tally_of(frame)
-    if run is not None and run.verdict is not None and run.end is not None:
-        recorded = RunTally.from_dict(run.verdict)
-        if recorded.total == len(frame):
+    tally = digest.tally_of(rows)
+    try:
+        run = json.loads((root / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        run = None
+    if isinstance(run, dict) and run.get("verdict") and run.get("end") is not None:
+        recorded = RunTally.from_dict(run["verdict"])
+        if recorded.total == len(rows):
             tally = recorded
     if args.format == "csv":
-        sys.stdout.write(frame.to_csv(index=False))
+        sys.stdout.write(digest.csv_text(rows))
     elif args.format == "json":
-        print(frame.to_json(orient="records", indent=1))
+        print(json.dumps(rows, indent=1))
     elif args.format == "markdown":
-        print(summary_mod.markdown(frame))
+        print(digest.markdown(rows))
     else:
-        print(tally.headline(str(store.root)))
-        print(summary_mod.render(frame, str(store.root)))
+        print(digest.digest(rows, tally.headline(str(root)), str(root)))
+        print(digest.table(rows))
     return tally.exit_code

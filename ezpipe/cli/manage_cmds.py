@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from typing import TYPE_CHECKING
 
-from .. import folderview
 from ..errors import LockedError
-from ..lock import FolderLock
 from ..records import Status
-from ..store import STEPS_DIR
 from . import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, add_folder
 
 
@@ -20,8 +18,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="delete stored results (all, some steps, or failed ones), after confirmation",
         description="Delete results and records from DIR so that the next run recomputes "
         "them. Without STEP: every step's results, the summary and run.json (the schema is "
-        "kept). With STEP: those steps' results, for every stored definition. Asks for "
-        "confirmation unless --yes; exit code 4 when cancelled.",
+        "kept). With STEP: those steps' results, for every stored definition, and the "
+        "last run's summary (which described them; the command says so). --failed: the "
+        "steps that failed or were skipped, as `ezpipe status --failed` lists them. Asks "
+        "for confirmation unless --yes; exit code 4 when cancelled.",
     )
     add_folder(p)
     p.add_argument("steps", nargs="*", metavar="STEP", help="steps to clean (default: all)")
@@ -31,7 +31,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(handler=cmd_clean)
 
 
+if TYPE_CHECKING:
+    from .. import folderview
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
+    from .. import folderview
+    from ..lock import FolderLock
+
     view = folderview.load(args.folder)
     lock = FolderLock(view.store.root)
     try:
@@ -67,6 +74,8 @@ def _clean(view: folderview.FolderView, args: argparse.Namespace) -> int:
     if not args.yes and not _confirm(f"delete {what}?"):
         print("ezpipe clean: cancelled, nothing deleted", file=sys.stderr)
         return EXIT_CANCELLED
+    from ..store import STEPS_DIR
+
     store = view.store
     if everything:
         shutil.rmtree(store.root / STEPS_DIR)
@@ -80,10 +89,14 @@ def _clean(view: folderview.FolderView, args: argparse.Namespace) -> int:
         print(f"deleted {what}")
         return EXIT_OK
     removed = sum(store.clear(name) for name in names)
-    if removed:
-        store.summary_path.unlink(missing_ok=True)  # it described results that are gone
-        store.summary_json_path.unlink(missing_ok=True)
     print(f"deleted the results of {removed} steps")
+    if removed and store.summary_json_path.exists():  # it described results that are gone
+        store.summary_path.unlink(missing_ok=True)
+        store.summary_json_path.unlink(missing_ok=True)
+        print(
+            f"deleted {store.summary_path.name} (the last run's summary described them); "
+            "the next run writes a new one"
+        )
     return EXIT_OK
 
 

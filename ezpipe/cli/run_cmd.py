@@ -20,7 +20,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import runlog
 from ..options import env, steering_environment
 from ..records import Mode
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
@@ -67,6 +66,23 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="steps' output goes to their log files only, not to the job output",
     )
+    level = p.add_mutually_exclusive_group()
+    level.add_argument(
+        "-q",
+        "--quiet",
+        dest="console",
+        action="store_const",
+        const="quiet",
+        help="print the progress report and failures only (EZPIPE_CONSOLE=quiet)",
+    )
+    level.add_argument(
+        "-v",
+        "--verbose",
+        dest="console",
+        action="store_const",
+        const="verbose",
+        help="also print which rank runs what and each step's duration",
+    )
     p.add_argument(
         "--mpiexec",
         metavar="PATH",
@@ -105,7 +121,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         mode=args.mode,
         tee_output=False if args.no_tee else None,
         progress="bar" if bar else None,
+        console=args.console,
     )
+    if bar and "COLUMNS" not in os.environ:  # the ranks' stderr is a pipe: tell tqdm the width
+        variables["COLUMNS"] = str(shutil.get_terminal_size().columns)
     with tempfile.TemporaryDirectory(prefix="ezpipe-run-") as tmp:
         variables["EZPIPE_RUN_REPORT"] = os.path.join(tmp, "notes.jsonl")
         if args.np == 1:
@@ -121,6 +140,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 return EXIT_ERROR
             command = [mpiexec, "-n", str(args.np), sys.executable, str(script), *args.script_args]
             code = _run_subprocess(command, variables)
+        from .. import runlog
+
         notes = runlog.read_notes(variables["EZPIPE_RUN_REPORT"])
     return _exit_code(code, notes)
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import slurm
 from ..errors import DefinitionError
 
 HELP = "write (and submit) an sbatch script that runs a pipeline under srun"
@@ -140,6 +139,8 @@ def cmd_slurm(args: argparse.Namespace) -> int:
     if not args.script.is_file():
         print(f"ezpipe slurm: error: no pipeline script {args.script}", file=sys.stderr)
         return 3
+    from .. import slurm  # yaml and pydantic: only this command needs them
+
     settings = slurm.load_settings(args.config) if args.config else {}
     job = slurm.make_job(settings, _overrides(args, settings))
     path = job.write()

@@ -11,6 +11,7 @@ hidden state.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -95,14 +96,19 @@ class StepExecutor:
         )
 
     def run(self, index: int) -> StepOutcome:
-        """One step's outcome; whatever goes wrong becomes that step's failure."""
+        """One step's outcome; whatever goes wrong becomes that step's failure.
+
+        Lines the observer holds for rank 0 (a live bar there) travel with it.
+        """
         try:
-            return self._run(index)
+            outcome = self._run(index)
         except KeyboardInterrupt:
             raise
         except BaseException as exc:  # a cache folder that cannot be read, say
             step = self.plan.steps[index]
-            return self._fail(step, time.time(), exc, None, "ezpipe could not run it: ")
+            outcome = self._fail(step, time.time(), exc, None, "ezpipe could not run it: ")
+        lines = self.observer.relay()
+        return dataclasses.replace(outcome, lines=lines) if lines else outcome
 
     def _run(self, index: int) -> StepOutcome:
         step = self.plan.steps[index]

@@ -9,6 +9,7 @@ these functions raise :class:`PlotUnavailableError` saying what to install.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -63,15 +64,90 @@ def _legend(ax: Any, counts: dict[Status, int], *, below: bool = False) -> None:
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
 
 
+FORMATS = ("png", "svg", "pdf")
+GROUP_ABOVE = 40  # more steps than this: one box per function and phase
+
+
+class PictureFormatError(EzpipeError, ValueError):
+    """The picture's file name ends in a suffix matplotlib is not asked to write."""
+
+
+def picture_format(path: str | os.PathLike[str]) -> str:
+    """``png``, ``svg`` or ``pdf`` from the file's suffix; :class:`PictureFormatError` else."""
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        shown = f"'.{suffix}'" if suffix else "no suffix"
+        raise PictureFormatError(
+            f"cannot draw {os.fspath(path)!r}: {shown} is not a picture format; "
+            f"name it .png, .svg or .pdf"
+        )
+    return suffix
+
+
+def _savefig(figure: Any, target: Any, fmt: str) -> None:
+    """Save; an SVG keeps its text as ``<text>`` (searchable, and read by the tests)."""
+    from matplotlib import rc_context
+
+    with rc_context({"svg.fonttype": "none"}):
+        figure.savefig(target, bbox_inches="tight", format=fmt)
+
+
 def _save(figure: Any, path: str | os.PathLike[str]) -> Path:
+    fmt = picture_format(path)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(out, bbox_inches="tight")
+    _savefig(figure, out, fmt)
     return out
 
 
+def picture_bytes(figure: Any, fmt: str = "svg") -> bytes:
+    """The figure as the bytes of a file (the HTML report inlines them)."""
+    buffer = io.BytesIO()
+    _savefig(figure, buffer, fmt)
+    return buffer.getvalue()
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _phase_headers(ax: Any, phases: Sequence[Sequence[Any]], what: str) -> None:
+    """Phase headers just above the axes (axes coordinates), so they never meet the title."""
+    for x, phase in enumerate(phases):
+        ax.text(
+            x,
+            1.0,
+            f"phase {x}\n{plural(len(phase), what)}",
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            transform=ax.get_xaxis_transform(),
+        )
+
+
+def _title(ax: Any, view: FolderView) -> None:
+    ax.set_title(f"{view.schema.get('pipeline', '')} @ {view.store.root}", fontsize=10, pad=34)
+
+
 def draw_graph(view: FolderView, path: str | os.PathLike[str]) -> Path:
-    """The DAG: one column per phase, nodes coloured by status, cached nodes hatched."""
+    """The DAG as a picture file (format from the suffix); see :func:`graph_figure`."""
+    picture_format(path)  # before drawing: a wrong name fails at once
+    return _save(graph_figure(view), path)
+
+
+def graph_figure(view: FolderView, *, group: bool | None = None) -> Any:
+    """The DAG: one column per phase, coloured by status.
+
+    Up to GROUP_ABOVE steps (or ``group=False``): one dot per step, every step named,
+    failed and skipped ones with their status. Beyond: one box per function and phase
+    (``mc_volume ×200, 3 FAIL``), the failed steps named under it.
+    """
+    if group is None:
+        group = len(view.steps) > GROUP_ABOVE
+    return _grouped(view) if group else _steps(view)
+
+
+def _steps(view: FolderView) -> Any:
     from matplotlib.collections import LineCollection
 
     phases = view.phases
@@ -107,28 +183,101 @@ def draw_graph(view: FolderView, path: str | os.PathLike[str]) -> Path:
             zorder=3,
             label="from cache",
         )
-    if labels:
-        for step in view.steps:
+    for step in view.steps:
+        bad = step.status in (Status.FAILED, Status.SKIPPED)
+        if labels or bad:  # failed and skipped steps are always named
             x, y = where[step.name]
             ax.annotate(
-                step.name,
+                f"{step.name}  {step.status.label}" if bad else step.name,
                 (x, y),
                 xytext=(7, 0),
                 textcoords="offset points",
                 va="center",
                 fontsize=8,
+                color=STATUS_COLORS[step.status] if bad else "black",
+                fontweight="bold" if bad else "normal",
                 zorder=4,
             )
-    top = (tallest - 1) / 2.0 + 0.8
-    for x, phase in enumerate(phases):
-        ax.text(x, top, f"phase {x}\n{len(phase)} steps", ha="center", va="bottom", fontsize=9)
+    top = (tallest - 1) / 2.0 + 0.6
+    _phase_headers(ax, phases, "step")
     ax.set_xlim(-0.5, len(phases) - 0.2)
-    ax.set_ylim(-top, top + 0.9)
+    ax.set_ylim(-top, top)
     ax.set_axis_off()
-    counts = view.counts()
-    ax.set_title(f"{view.schema.get('pipeline', '')} @ {view.store.root}", fontsize=10)
-    _legend(ax, counts)
-    return _save(figure, path)
+    _title(ax, view)
+    _legend(ax, view.counts())
+    return figure
+
+
+def _grouped(view: FolderView) -> Any:
+    from matplotlib.collections import LineCollection
+
+    groups: dict[tuple[int, str], list[StepView]] = {}
+    for step in view.steps:
+        groups.setdefault((step.phase, step.function or step.name), []).append(step)
+    columns: list[list[tuple[int, str]]] = [[] for _ in view.phases]
+    for key in groups:
+        columns[key[0]].append(key)
+    tallest = max((len(c) for c in columns), default=1)
+    figure = _figure(2.5 + 3.4 * len(columns), 2.0 + 0.9 * tallest)
+    ax = figure.add_subplot()
+    where: dict[tuple[int, str], tuple[float, float]] = {}
+    for x, column in enumerate(columns):
+        for j, key in enumerate(column):
+            where[key] = (float(x), (len(column) - 1) / 2.0 - j)
+    of_step = {s.name: (s.phase, s.function or s.name) for s in view.steps}
+    edges = {
+        (of_step[dep], key)
+        for key, members in groups.items()
+        for step in members
+        for dep in step.depends_on
+        if dep in of_step
+    }
+    segments = [[where[a], where[b]] for a, b in sorted(edges)]
+    ax.add_collection(LineCollection(segments, colors="#999999", linewidths=0.8, zorder=1))
+    for key, members in groups.items():
+        x, y = where[key]
+        counts = {s: sum(1 for m in members if m.status == s) for s in Status}
+        worst = next(
+            (s for s in (Status.FAILED, Status.SKIPPED, Status.NOT_RUN) if counts[s]),
+            Status.PASSED,
+        )
+        tags = [f"{counts[s]} {s.label}" for s in (Status.FAILED, Status.SKIPPED) if counts[s]]
+        label = f"{key[1]} ×{len(members)}" + "".join(f", {t}" for t in tags)
+        ax.text(
+            x,
+            y,
+            label,
+            ha="center",
+            va="center",
+            fontsize=9,
+            zorder=3,
+            bbox={"boxstyle": "round,pad=0.4", "fc": STATUS_COLORS[worst], "ec": "#333333"},
+            color="white" if worst in (Status.PASSED, Status.FAILED) else "black",
+        )
+        below = y - 0.32
+        for status in (Status.FAILED, Status.SKIPPED):  # the steps that did not pass, named
+            names = [m.name for m in members if m.status == status]
+            if names:
+                more = f" +{len(names) - 3}" if len(names) > 3 else ""
+                ax.text(
+                    x,
+                    below,
+                    f"{status.label}: {', '.join(names[:3])}{more}",
+                    ha="center",
+                    va="top",
+                    fontsize=7,
+                    zorder=3,
+                    color=STATUS_COLORS[status],
+                )
+                below -= 0.16
+    top = (tallest - 1) / 2.0 + 0.6
+    _phase_headers(ax, view.phases, "step")
+    ax.set_xlim(-0.6, len(columns) - 0.4)
+    ax.set_ylim(-top, top)
+    ax.set_axis_off()
+    _title(ax, view)
+    _legend(ax, view.counts())
+    return figure
 
 
 def timeline_steps(view: FolderView, all_runs: bool = False) -> tuple[list[StepView], bool]:
@@ -150,7 +299,17 @@ def timeline_steps(view: FolderView, all_runs: bool = False) -> tuple[list[StepV
 def draw_timeline(
     view: FolderView, path: str | os.PathLike[str], *, all_runs: bool = False
 ) -> Path:
-    """A Gantt chart: one row per rank, one bar per computed step; gaps are idle time."""
+    """The timeline as a picture file (format from the suffix); see :func:`timeline_figure`."""
+    picture_format(path)
+    return _save(timeline_figure(view, all_runs=all_runs), path)
+
+
+def timeline_figure(view: FolderView, *, all_runs: bool = False) -> Any:
+    """A Gantt chart: one row per rank, one bar per computed step; gaps are idle time.
+
+    The bars of one rank and status are one ``broken_barh`` collection (not one
+    artist per step), so 10,000 steps draw in about a second.
+    """
     steps, everything = timeline_steps(view, all_runs)
     ranks = sorted(
         {s.record.rank for s in steps if s.record is not None and s.record.rank is not None}
@@ -167,7 +326,8 @@ def draw_timeline(
         rec = step.record
         assert rec is not None and rec.start is not None and rec.end is not None
         rank = int(rec.rank or 0)
-        left, width = rec.start - t0, max(rec.end - rec.start, span / 2000)
+        least = span / (400 if rec.status == Status.FAILED else 2000)  # a failure stays visible
+        left, width = rec.start - t0, max(rec.end - rec.start, least)
         busy[rank] += rec.end - rec.start
         bars.setdefault((rank, rec.status), []).append((left, width))
         if width > span / 14 and len(steps) <= 400:
@@ -180,7 +340,8 @@ def draw_timeline(
                 fontsize=7,
                 clip_on=True,
             )
-    for (rank, status), spans in bars.items():  # one collection per row and colour: fast
+    ordered = sorted(bars.items(), key=lambda kv: kv[0][1] == Status.FAILED)  # failures on top
+    for (rank, status), spans in ordered:  # one collection per row and colour: fast
         ax.broken_barh(
             spans,
             (rank - 0.38, 0.76),
@@ -205,7 +366,8 @@ def draw_timeline(
     ax.set_axisbelow(True)
     which = "all stored runs" if everything else "latest run"
     ax.set_title(
-        f"{view.schema.get('pipeline', '')}: {len(steps)} computed steps on {n_ranks} ranks "
+        f"{view.schema.get('pipeline', '')}: {plural(len(steps), 'computed step')} on "
+        f"{plural(n_ranks, 'rank')} "
         f"({which}, {span:.1f} s)",
         fontsize=10,
     )
@@ -213,7 +375,7 @@ def draw_timeline(
     for step in steps:
         counts[step.status] += 1
     _legend(ax, counts, below=True)
-    return _save(figure, path)
+    return figure
 
 
 def png_size(path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -224,4 +386,12 @@ def png_size(path: str | os.PathLike[str]) -> tuple[int, int]:
     return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
-__all__: Sequence[str] = ("draw_graph", "draw_timeline", "png_size")
+__all__: Sequence[str] = (
+    "draw_graph",
+    "draw_timeline",
+    "graph_figure",
+    "picture_bytes",
+    "picture_format",
+    "png_size",
+    "timeline_figure",
+)

@@ -21,6 +21,7 @@ closes it.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
@@ -30,6 +31,7 @@ from typing import Any, TextIO
 from ..events import Observer
 from ..options import PROGRESS_STYLES, env
 from ..records import RunTally, Status, StepOutcome
+from .terminal import Screen
 
 STYLES = PROGRESS_STYLES
 BAR_INTERVAL = 0.2  # seconds between bar refreshes (a few per second at most)
@@ -67,10 +69,14 @@ class Progress(Observer):
         stream: TextIO | None = None,
         interval: float | None = None,
         name: str = "",
+        screen: Screen | None = None,
     ) -> None:
         self.total = total
+        self.screen = screen  # a bar shares it with the lines written above the bar
         self.style = style
-        self.stream = stream if stream is not None else sys.stderr
+        if stream is None:
+            stream = screen.stream if screen is not None else sys.stderr
+        self.stream = stream
         if interval is None:
             interval = env("EZPIPE_PROGRESS_INTERVAL")
         if interval is None:
@@ -140,16 +146,20 @@ class Progress(Observer):
 
     def render(self) -> None:
         if self.style == "bar":
-            bar = self._bar
-            if bar is None:
-                return
-            bar.update(self.done - bar.n)
-            bar.set_postfix_str(self.counts(), refresh=False)
-            bar.refresh()
+            with self._lock():
+                bar = self._bar
+                if bar is None:
+                    return
+                bar.update(self.done - bar.n)
+                bar.set_postfix_str(self.counts(), refresh=False)
+                bar.refresh()
         elif self.style == "lines":
             self.stream.write(self.line() + "\n")
             self.stream.flush()
             self.lines_written += 1
+
+    def _lock(self) -> Any:
+        return self.screen.lock if self.screen is not None else contextlib.nullcontext()
 
     # -- the thread ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -169,6 +179,9 @@ class Progress(Observer):
                 mininterval=0,
                 leave=True,
             )
+            if self.screen is not None:
+                with self.screen.lock:
+                    self.screen.bar = self._bar
         self._thread = threading.Thread(target=self._loop, name="ezpipe-progress", daemon=True)
         self._thread.start()
 
@@ -184,7 +197,10 @@ class Progress(Observer):
             self._thread = None
         if self.style == "bar" and self._bar is not None:
             self.render()
-            self._bar.close()
-            self._bar = None
+            with self._lock():
+                if self.screen is not None:
+                    self.screen.bar = None
+                self._bar.close()
+                self._bar = None
         elif self.style == "lines" and self.lines_written:
             self.render()

@@ -1,12 +1,16 @@
-"""The summary table of a run: a pandas DataFrame, printed and written to the folder.
+"""The summary table of a run: a pandas DataFrame, written to the folder.
 
 The headline comes from the run's :class:`RunTally`, never from counting rows
 here: ``rank`` and ``host`` say where a result was computed, ``cached``
-whether this run reused it.
+whether this run reused it. ``status`` is ezpyp's number (0 pass, 1 fail, 2
+skip, -1 not run) and ``word`` says it for people (PASS, FAIL, SKIP, CACHED).
+The text forms (the end-of-run digest, the aligned table in
+``pipeline.summary``) are drawn by :mod:`ezpipe.observe.digest` from plain rows.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,6 +20,7 @@ from ..graph import short_repr
 from ..records import RunTally, Status, StepOutcome
 from ..steps import Step
 from ..store import Store
+from . import digest
 
 COLUMNS = [
     "name",
@@ -24,14 +29,15 @@ COLUMNS = [
     "kwargs",
     "phase",
     "status",
+    "word",
     "rank",
     "host",
     "duration",
     "cached",
     "error",
+    "skipped_because",
     "result",
 ]
-PRINT_ROWS = 60  # longer tables print their head and tail; the file always has every row
 
 
 def summary_frame(
@@ -53,11 +59,13 @@ def summary_frame(
                 "kwargs": short_repr(step.kwargs),
                 "phase": step.phase,
                 "status": int(status),
+                "word": "CACHED" if o.cached and status == Status.PASSED else status.label,
                 "rank": o.rank,
                 "host": o.host,
                 "duration": o.duration,
                 "cached": o.cached,
                 "error": error,
+                "skipped_because": o.skipped_because,
                 "result": str(store.result_path(step.name, step.key))
                 if status == Status.PASSED
                 else None,
@@ -71,42 +79,27 @@ def summary_frame(
 
 def tally_of(frame: pd.DataFrame) -> RunTally:
     """The verdict of a table read back without its run's record (every row selected)."""
-    outcomes = [
-        StepOutcome(status=Status(int(status)), cached=bool(cached), error=error)
-        for status, cached, error in zip(
-            frame["status"], frame["cached"], frame["error"], strict=True
-        )
-    ]
-    interrupted = any(
-        o.status == Status.NOT_RUN and isinstance(o.error, str) and o.error for o in outcomes
-    )
-    return RunTally.of(outcomes, interrupted=interrupted)
+    return digest.tally_of(rows(frame))
 
 
-def render(frame: pd.DataFrame, folder: str, max_rows: int | None = None) -> str:
-    """The table as text: result paths relative to ``folder``, long cells cut."""
-    shown = frame.drop(columns=["error"]) if frame["error"].isna().all() else frame
-    prefix = folder.rstrip("/") + "/"
-    shown = shown.assign(
-        duration=shown["duration"].round(4),
-        result=shown["result"].map(
-            lambda p: p[len(prefix) :] if isinstance(p, str) and p.startswith(prefix) else p
-        ),
-    )
-    options = {"index": False, "max_colwidth": 48}
-    if max_rows is not None and len(shown) > max_rows:
-        half = max_rows // 2
-        head = shown.head(half).to_string(**options)
-        tail = shown.tail(half).to_string(header=False, **options)
-        return f"{head}\n... {len(shown) - 2 * half} more rows ...\n{tail}"
-    return shown.to_string(**options)
+def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The table as plain JSON records: None, never NaN or <NA>, for a missing value."""
+    return json.loads(frame.to_json(orient="records"))
+
+
+def render(frame: pd.DataFrame, folder: str) -> str:
+    """Every row as aligned text, 100 columns wide (see :func:`ezpipe.observe.digest.table`)."""
+    return digest.table(rows(frame))
 
 
 def write(store: Store, frame: pd.DataFrame, tally: RunTally) -> str:
-    """Write pipeline.summary (text) and pipeline.summary.json; returns the text."""
-    text = f"{tally.headline(str(store.root))}\n{render(frame, str(store.root))}\n"
+    """Write pipeline.summary (ezpyp's headline, then the table) and pipeline.summary.json.
+
+    Returns the text written."""
+    records = rows(frame)
+    text = f"{tally.headline(str(store.root))}\n{digest.table(records)}\n"
     store.write_text(store.summary_path, text)
-    store.write_text(store.summary_json_path, frame.to_json(orient="records", indent=1))
+    store.write_text(store.summary_json_path, json.dumps(records, indent=1))
     return text
 
 
@@ -116,18 +109,3 @@ def read(store: Store) -> pd.DataFrame:
     if "rank" in frame:
         frame["rank"] = frame["rank"].astype("Int64")  # JSON nulls made it float
     return frame
-
-
-def markdown(frame: pd.DataFrame) -> str:
-    """The table as GitHub-flavoured markdown (no extra dependency such as tabulate)."""
-
-    def cell(value: Any) -> str:
-        if value is None or (isinstance(value, float) and pd.isna(value)) or value is pd.NA:
-            return ""
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(frame.columns) + " |", "|" + "---|" * len(frame.columns)]
-    lines += [
-        "| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)
-    ]
-    return "\n".join(lines)

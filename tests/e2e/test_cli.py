@@ -15,7 +15,7 @@ from _observe import FAILED, N_STEPS, PASSED, SKIPPED, build, run_cli, write_scr
 from ezpipe.cli import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
 
 BROKEN = {"now": False}
-COMMANDS = ["run", "status", "show", "summary", "clean", "graph", "timeline"]
+COMMANDS = ["run", "status", "show", "summary", "clean", "graph", "timeline", "report"]
 
 
 @pytest.fixture
@@ -119,7 +119,10 @@ def test_status(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "SKIP" in lines["total"] and "upstream 'work_2'" in lines["total"]
     assert f"ezpipe show {folder} work_2" in out
 
+    # --failed: FAIL and SKIP, as `clean --failed` (what a retry recomputes); -s fail: FAIL only
     assert run_cli("status", str(folder), "--failed", "--json") == EXIT_STEPS_FAILED
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == FAILED + SKIPPED
+    assert run_cli("status", str(folder), "-s", "fail", "--json") == EXIT_STEPS_FAILED
     rows = json.loads(capsys.readouterr().out)
     assert [r["name"] for r in rows] == FAILED
     assert rows[0]["rank"] == 0 and rows[0]["cached"] is False and rows[0]["duration"] > 0
@@ -227,7 +230,10 @@ def test_clean(
     assert run_cli("clean", str(folder), "work_1") == EXIT_CANCELLED
     monkeypatch.setattr("builtins.input", lambda prompt: "y")
     assert run_cli("clean", str(folder), "work_1", "--downstream") == EXIT_OK
-    assert "deleted the results of 3 steps" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "deleted the results of 3 steps" in out
+    assert "deleted pipeline.summary (the last run's summary described them)" in out
+    assert not (folder / "pipeline.summary").exists()
     for name in ("work_1", "post_1", "total"):
         assert not (folder / "steps" / name).exists()
     assert (folder / "steps" / "work_0").exists()
@@ -338,3 +344,148 @@ def test_clean_refuses_while_a_run_holds_the_folder(
     finally:
         holder.kill()
         holder.wait()
+
+
+# -- issue 14: levels, the summary, show's tail, moved folders, a fast command -----------------
+def test_run_levels_from_the_command_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = write_script(tmp_path)
+    assert run_cli("run", str(script), "-q", "--", str(tmp_path / "q")) == EXIT_STEPS_FAILED
+    out = capsys.readouterr().out
+    assert "[Executing Pickle Step Object" not in out and "[work_0]" not in out
+    assert "[FAIL] 'work_2' on rank 0: ValueError: k=2 is not allowed" in out
+    assert run_cli("run", str(script), "-v", "--", str(tmp_path / "v")) == EXIT_STEPS_FAILED
+    out = capsys.readouterr().out
+    assert "[MPI process 00] [Running component of phase 00]" in out
+    assert "[ezpipe] FAIL 'work_2' on rank 0" in out
+    assert run_cli("run", str(script), "-q", "-v", "--", str(tmp_path / "x")) == EXIT_USAGE
+    capsys.readouterr()
+
+
+def test_the_end_of_run_summary_and_the_file(folder: Path) -> None:
+    text = (folder / "pipeline.summary").read_text()
+    lines = text.splitlines()
+    assert lines[0].startswith(f"Pipeline Failed @ {folder}  (10 steps: 7 pass, 1 fail, 2 skip)")
+    header = lines[1].split()
+    assert header[:4] == ["name", "phase", "status", "word"] and len(lines) == N_STEPS + 2
+    by_name = {line.split()[0]: line.split() for line in lines[2:]}
+    assert by_name["work_2"][2:4] == ["1", "FAIL"] and by_name["total"][2:4] == ["2", "SKIP"]
+    assert all(len(line) <= 100 for line in lines[1:]) and "NaN" not in text  # 1: the path
+
+
+def test_summary_text_starts_with_what_matters(
+    folder: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_cli("summary", str(folder)) == EXIT_STEPS_FAILED
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("Pipeline Failed @")
+    assert lines[2] == "FAIL  1 step"
+    assert lines[3].split() == [
+        "work_2",
+        "(rank",
+        "0)",
+        "ValueError:",
+        "k=2",
+        "is",
+        "not",
+        "allowed",
+    ]
+    assert lines[4].strip() == f"ezpipe show {folder} work_2"
+    assert "  work_2 (2): post_2, total" in lines
+    assert "SLOWEST" in lines
+
+
+def noisy_folder(tmp_path: Path) -> Path:
+    script = tmp_path / "noisy.py"
+    script.write_text(
+        "import sys\nfrom ezpipe import Pipeline\n"
+        "pipeline = Pipeline(sys.argv[1], 'noisy', echo=False)\n"
+        "@pipeline.step\ndef chatty():\n"
+        "    for i in range(2000):\n        print(f'line {i}')\n"
+        "    raise RuntimeError('after 2000 lines')\n"
+        "chatty()\npipeline.execute()\n"
+    )
+    folder = tmp_path / "noisy"
+    assert run_cli("run", str(script), "--no-tee", "--", str(folder)) == EXIT_STEPS_FAILED
+    return folder
+
+
+def test_show_keeps_the_traceback_in_view(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = noisy_folder(tmp_path)
+    capsys.readouterr()
+    assert run_cli("show", str(folder), "chatty") == EXIT_STEPS_FAILED
+    lines = capsys.readouterr().out.splitlines()
+    assert "... 1950 earlier lines not shown (--all shows every line)" in lines
+    assert "line 1949" not in lines and "line 1950" in lines and "line 1999" in lines
+    assert len(lines) < 90
+    assert lines[-1] == "RuntimeError: after 2000 lines"  # the traceback ends the output
+    assert run_cli("show", str(folder), "chatty", "--all") == EXIT_STEPS_FAILED
+    lines = capsys.readouterr().out.splitlines()
+    assert "line 0" in lines and "line 1999" in lines and len(lines) > 2000
+
+
+def test_paths_follow_a_moved_folder(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    moved = folder.parent / "moved"
+    folder.rename(moved)
+    assert run_cli("show", str(moved), "work_2") == EXIT_STEPS_FAILED
+    out = capsys.readouterr().out
+    assert "work 2 says hi" in out and f"({moved}/steps/work_2/" in out
+    assert str(folder) + "/" not in out
+    assert run_cli("show", str(moved), "work_1") == EXIT_OK
+    result = next(line for line in capsys.readouterr().out.splitlines() if "result " in line)
+    assert f"{moved}/steps/work_1/" in result
+
+
+def test_report_command(folder: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "r" / "report.html"
+    assert run_cli("report", str(folder), "-o", str(out)) == EXIT_OK
+    assert f"wrote {out} ({N_STEPS} steps)" in capsys.readouterr().out
+    page = out.read_text()
+    assert page.startswith("<!DOCTYPE html>") and "<svg" in page
+    assert "ValueError: k=2 is not allowed" in page and 'id="steps"' in page
+
+
+HEAVY = ("pandas", "networkx", "joblib", "matplotlib", "cloudpickle", "mpi4py", "yaml")
+
+
+def loaded(code: str) -> set[str]:
+    done = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return set(done.stdout.split()) & set(HEAVY)
+
+
+def test_the_command_imports_only_what_it_needs(folder: Path) -> None:
+    assert loaded("import ezpipe") == set()
+    assert loaded("import ezpipe.engine.preempt as p; assert p.requested() is False") == set()
+    helped = "from ezpipe.cli import main\ntry: main(['--help'])\nexcept SystemExit: pass"
+    assert loaded(helped) == set()
+    status = f"from ezpipe.cli import main; main(['status', {str(folder)!r}])"
+    assert loaded(status) <= {"cloudpickle"}  # the store's pickler, not pandas nor networkx
+    summary = f"from ezpipe.cli import main; main(['summary', {str(folder)!r}])"
+    assert loaded(summary) == set()
+    assert loaded("from ezpipe import Pipeline, as_pickle_step") >= {"pandas", "networkx"}
+
+
+def test_every_exported_name_is_importable() -> None:
+    import ezpipe
+
+    for name in ezpipe.__all__:
+        assert getattr(ezpipe, name) is not None, name
+    assert set(ezpipe.__all__) <= set(dir(ezpipe))
+    with pytest.raises(AttributeError):
+        ezpipe.no_such_name  # noqa: B018
+
+
+def test_make_demo_uses_a_folder_of_the_clone() -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        ["make", "-n", "demo"], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert f"examples/demo.py {root}/.demo" in done.stdout, done.stdout
