@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import networkx as nx
 
 from .errors import CycleError
-from .keys import StepRef, key_session, step_key_and_manifest
+from .keys import StepRef, compact_parts, key_session, step_key_and_manifest
 from .steps import Step, substitute
 
 REPR_LIMIT = 200
@@ -140,34 +140,6 @@ def step_entry(step: Step, steps: Sequence[Step], sources: dict[str, Any]) -> di
         "fingerprint": step.manifest["fingerprint"],
         "version": definition.version,
         "parts": compact_parts(step.manifest, sources),
-    }
-
-
-def compact_parts(manifest: dict[str, Any], sources: dict[str, Any]) -> dict[str, Any]:
-    """A manifest's parts without repeating sources: entries that carry source text go
-    to the shared ``sources`` table under their digest (a sweep shares one function)."""
-    out: dict[str, Any] = {}
-    for ident, entry in manifest["parts"].items():
-        if "source" in entry or "lines" in entry:
-            sources.setdefault(entry["digest"], entry)
-            out[ident] = entry["digest"]
-        else:
-            out[ident] = entry
-    return out
-
-
-def expand_manifest(entry: dict[str, Any], sources: dict[str, Any]) -> dict[str, Any]:
-    """The manifest of a schema entry (the inverse of :func:`compact_parts`)."""
-    parts = {
-        ident: sources.get(value, {"digest": value}) if isinstance(value, str) else value
-        for ident, value in entry.get("parts", {}).items()
-    }
-    return {
-        "scheme": "v2",
-        "key": entry.get("key"),
-        "fingerprint": entry.get("fingerprint"),
-        "version": entry.get("version"),
-        "parts": parts,
     }
 
 

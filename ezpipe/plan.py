@@ -14,7 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from . import why
 from .errors import DefinitionError
+from .folderview import other_records
 from .graph import FrozenGraph, reachable
 from .options import RunOptions
 from .records import Mode, Status, StepRecord
@@ -183,7 +185,7 @@ def dry_run_rows(plan: Plan, store: Store) -> list[dict[str, Any]]:
             elif last is not None and last.status == Status.SKIPPED:
                 reason = "skipped last time"
             else:
-                reason = "not cached"
+                reason = why.reasons(step.manifest, other_records(store, step.name))
         rows[i] = {
             "name": step.name,
             "phase": step.phase,

@@ -30,9 +30,17 @@ EPILOG = (
 
 
 def _modules() -> list:  # imported lazily: `ezpipe --help` must not import MPI
-    from . import inspect_cmds, manage_cmds, picture_cmds, report_cmd, run_cmd, slurm_cmd
+    from . import (
+        inspect_cmds,
+        manage_cmds,
+        picture_cmds,
+        report_cmd,
+        run_cmd,
+        slurm_cmd,
+        why_cmd,
+    )
 
-    return [run_cmd, inspect_cmds, manage_cmds, picture_cmds, report_cmd, slurm_cmd]
+    return [run_cmd, inspect_cmds, why_cmd, manage_cmds, picture_cmds, report_cmd, slurm_cmd]
 
 
 def add_folder(parser: argparse.ArgumentParser) -> None:

@@ -34,7 +34,15 @@ from __future__ import annotations
 
 from .functions import Description, describe, function_fingerprint, v1_blind_spots
 from .legacy import LEGACY_SCHEME, legacy_function_fingerprint_v1, legacy_step_key_v1
-from .manifest import SCHEME, Manifest, build_manifest, explain, legacy_manifest
+from .manifest import (
+    SCHEME,
+    Manifest,
+    build_manifest,
+    compact_parts,
+    expand_manifest,
+    explain,
+    legacy_manifest,
+)
 from .origin import callable_name, is_user_file
 from .parts import KeyWarning, Part
 from .readable import short_repr
@@ -66,8 +74,10 @@ __all__ = [
     "UnhashableValue",
     "build_manifest",
     "callable_name",
+    "compact_parts",
     "current_context",
     "describe",
+    "expand_manifest",
     "explain",
     "function_fingerprint",
     "hash_value",

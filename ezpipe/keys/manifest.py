@@ -191,3 +191,31 @@ def _pair_renamed_function(old: dict[str, Any], new: dict[str, Any]) -> None:
 
 def _version(value: Any) -> str:
     return "none" if value is None else str(value)
+
+
+def compact_parts(manifest: dict[str, Any], sources: dict[str, Any]) -> dict[str, Any]:
+    """A manifest's parts without repeating sources: entries that carry source text go
+    to the shared ``sources`` table under their digest (a sweep shares one function)."""
+    out: dict[str, Any] = {}
+    for ident, entry in manifest["parts"].items():
+        if "source" in entry or "lines" in entry:
+            sources.setdefault(entry["digest"], entry)
+            out[ident] = entry["digest"]
+        else:
+            out[ident] = entry
+    return out
+
+
+def expand_manifest(entry: dict[str, Any], sources: dict[str, Any]) -> dict[str, Any]:
+    """The manifest of a schema entry (the inverse of :func:`compact_parts`)."""
+    parts = {
+        ident: sources.get(value, {"digest": value}) if isinstance(value, str) else value
+        for ident, value in entry.get("parts", {}).items()
+    }
+    return {
+        "scheme": "v2",
+        "key": entry.get("key"),
+        "fingerprint": entry.get("fingerprint"),
+        "version": entry.get("version"),
+        "parts": parts,
+    }
