@@ -45,6 +45,8 @@ ENV: dict[str, EnvVar] = {
         EnvVar("EZPIPE_FROM_STEP", "list", "JSON list of step names (--from-step)"),
         EnvVar("EZPIPE_MAX_CONCURRENT", "int", "at most this many steps at once"),
         EnvVar("EZPIPE_MODE", "mode", "cache mode of the run"),
+        EnvVar("EZPIPE_ACCEPT", "list", "JSON list of functions whose new code is accepted"),
+        EnvVar("EZPIPE_ACCEPT_SCHEME", "bool", "1: adopt results of key scheme v1"),
         EnvVar("EZPIPE_TEE_OUTPUT", "bool", "echo each step's output, prefixed, to the job"),
         EnvVar("EZPIPE_PROGRESS", "progress", "bar, lines or off"),
         EnvVar("EZPIPE_CONSOLE", "console", "quiet, normal or verbose (ezpipe run -q/-v)"),
@@ -134,12 +136,15 @@ class RunOptions:
     progress: bool | str = True
     switch_interval: float = 0.0005  # seconds; see ezpipe.engine.loop and docs/architecture.md
     exit_on_failure: bool = False  # end the script with status 1 when steps failed
+    accept: tuple[str, ...] | None = None  # functions whose changed code keeps old results
+    accept_scheme: bool = False  # adopt results computed under key scheme v1
     console: str = "normal"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mode", Mode.parse(self.mode))
         object.__setattr__(self, "run_only", _as_list(self.run_only))
         object.__setattr__(self, "from_step", _as_list(self.from_step))
+        object.__setattr__(self, "accept", _as_list(self.accept))
         if self.policy not in POLICIES:
             raise DefinitionError(
                 f"unknown scheduling policy {self.policy!r}; use one of {POLICIES}"
@@ -179,6 +184,8 @@ class RunOptions:
             progress=env("EZPIPE_PROGRESS", environ),
             switch_interval=env("EZPIPE_SWITCH_INTERVAL", environ),
             exit_on_failure=env("EZPIPE_EXIT_ON_FAILURE", environ),
+            accept=env("EZPIPE_ACCEPT", environ),
+            accept_scheme=env("EZPIPE_ACCEPT_SCHEME", environ),
             console=env("EZPIPE_CONSOLE", environ),
         )
 
@@ -204,11 +211,17 @@ def steering_environment(
     tee_output: bool | None = None,
     progress: str | None = None,
     console: str | None = None,
+    accept: Iterable[str] | None = None,
+    accept_scheme: bool = False,
 ) -> dict[str, str]:
     """The variables through which ``ezpipe run`` passes its options to the script."""
     out: dict[str, str] = {}
     if dry_run:
         out["EZPIPE_DRY_RUN"] = "1"
+    if accept:
+        out["EZPIPE_ACCEPT"] = json.dumps(list(accept))
+    if accept_scheme:
+        out["EZPIPE_ACCEPT_SCHEME"] = "1"
     if run_only:
         out["EZPIPE_RUN_ONLY"] = json.dumps(list(run_only))
     if from_step:

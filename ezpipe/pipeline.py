@@ -278,6 +278,8 @@ class Pipeline:
         from_step: str | Iterable[str] | None = None,
         exit_on_failure: bool | None = None,
         console: str | None = None,
+        accept: str | Iterable[str] | None = None,
+        accept_scheme: bool | None = None,
     ) -> pd.DataFrame:
         """Run every step that needs running, on every rank; returns the summary table.
 
@@ -287,6 +289,9 @@ class Pipeline:
         the matching steps and the steps they depend on.
         ``from_step``: step name(s) to recompute, with everything downstream.
         ``max_concurrent``: at most this many steps running at once.
+        ``accept``: function names whose changed code is accepted: stored results of
+        definitions that differ only in that code are kept (see :mod:`ezpipe.adopt`).
+        ``accept_scheme``: adopt results computed under key scheme v1.
         ``console``: ``"quiet"``, ``"normal"`` or ``"verbose"`` for this run.
         ``ezpipe run``'s options, passed through the environment, override these;
         a dry run asked for by ``ezpipe run --dry-run`` ends the script (exit 0)
@@ -301,6 +306,8 @@ class Pipeline:
             from_step=from_step,
             exit_on_failure=exit_on_failure,
             console=console,
+            accept=accept,
+            accept_scheme=accept_scheme,
         ).with_environment()
         frame = Session(self, options).execute()
         if options.dry_run and env("EZPIPE_DRY_RUN"):

@@ -18,9 +18,10 @@ from . import why
 from .errors import DefinitionError
 from .folderview import other_records
 from .graph import FrozenGraph, reachable
+from .keys import StepRef, legacy_function_fingerprint_v1, legacy_step_key_v1, v1_blind_spots
 from .options import RunOptions
 from .records import Mode, Status, StepRecord
-from .steps import Step
+from .steps import Step, substitute
 from .store import Store
 
 
@@ -105,6 +106,38 @@ def stored_passes(plan: Plan, store: Store) -> dict[int, StepRecord]:
     return out
 
 
+def v1_keys(steps: Sequence[Step], order: Iterable[int]) -> list[str]:
+    """Every step's key under scheme v1 (upstream keys being v1 keys too)."""
+    keys = [""] * len(steps)
+    for index in order:
+        step = steps[index]
+        definition = step.definition
+        arguments = (
+            substitute(step.bound, lambda s: StepRef(keys[s.index]))
+            if step.upstream
+            else step.bound
+        )
+        keys[index] = legacy_step_key_v1(
+            legacy_function_fingerprint_v1(definition.func),
+            arguments,
+            [keys[d] for d in step.dependencies],
+            definition.version,
+            definition.exclude_from_key,
+        )
+    return keys
+
+
+def computed_under_v1(step: Step, store: Store, v1_key: str) -> str | None:
+    """The dry run's note for a step whose result exists under scheme v1, else None."""
+    record = store.valid_record(step.name, v1_key)
+    if record is None or record.status != Status.PASSED or record.manifest is not None:
+        return None
+    blind = v1_blind_spots(step.definition.func)
+    if blind:
+        return f"computed under key scheme v1, which could not see its {', '.join(blind)}"
+    return "computed under key scheme v1 (--accept-scheme adopts it)"
+
+
 def ancestors(steps: Sequence[Step], indices: Iterable[int]) -> set[int]:
     """The given steps and every step they depend on, transitively."""
     return reachable(indices, lambda index: steps[index].dependencies)
@@ -158,6 +191,7 @@ def dry_run_rows(plan: Plan, store: Store) -> list[dict[str, Any]]:
     steps, todo, modes, forced = plan.steps, plan.todo, plan.modes, plan.forced
     order = [i for phase in plan.frozen.phases for i in phase]
     selected = None if todo is None else set(todo)
+    legacy: list[str] | None = None  # v1 keys, computed only if some step would run
     rows: dict[int, dict[str, Any]] = {}
     for i in order:
         step = steps[i]
@@ -185,7 +219,11 @@ def dry_run_rows(plan: Plan, store: Store) -> list[dict[str, Any]]:
             elif last is not None and last.status == Status.SKIPPED:
                 reason = "skipped last time"
             else:
-                reason = why.reasons(step.manifest, other_records(store, step.name))
+                if legacy is None:
+                    legacy = v1_keys(steps, order)
+                reason = computed_under_v1(step, store, legacy[i]) or why.reasons(
+                    step.manifest, other_records(store, step.name)
+                )
         rows[i] = {
             "name": step.name,
             "phase": step.phase,

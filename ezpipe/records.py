@@ -73,6 +73,8 @@ class StepRecord(BaseModel):
     skipped_because: str | None = None
     log_path: str | None = None  # the step's captured stdout/stderr, when it wrote any
     manifest: dict[str, Any] | None = None  # the parts of the key (ezpipe.keys), for "why"
+    adopted_from: str | None = None  # the key whose result was accepted for this one
+    accepted: list[str] | None = None  # the functions whose new code was accepted
 
     def outcome(self, *, reused: bool = False) -> StepOutcome:
         """The small part of the record that travels back to rank 0."""

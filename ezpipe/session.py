@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from .adopt import adopt
 from .engine import capture, preempt
 from .engine.comm import Comm
 from .engine.loop import RunOutcome
@@ -110,6 +111,7 @@ class Session:
             names=[step.name for step in self.plan.steps],
         )
         self.run_log: RunLog | None = None
+        self.adopted: list[str] = []  # rank 0: steps whose stored results were accepted
         self.coordinator_events = Observers([self.console])
         self.worker_events = Observers([self.console])
         self.style = "off"  # rank 0's progress style, told to every rank in begin()
@@ -137,6 +139,12 @@ class Session:
             with fatal_on_root(self.pipeline, "record the start of the run"):
                 self.run_log = RunLog.begin(
                     self.store, self.pipeline.name, comm.size, hosts, self.options.steering()
+                )
+                self.adopted = adopt(
+                    self.plan,
+                    self.store,
+                    self.options.accept or (),
+                    accept_scheme=self.options.accept_scheme,
                 )
                 self.coordinator_events.add(SkipRecorder(self.plan.steps, self.store))
                 style = choose_style(self.options.progress, sys.stderr)

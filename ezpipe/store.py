@@ -245,6 +245,35 @@ class Store:
         """The unpickled result of a passed step, or :class:`ResultNotAvailableError`."""
         return cloudpickle.loads(self.passed_bytes(name, key))
 
+    def commit(self, record: StepRecord, result: bytes | None = None) -> StepRecord:
+        """Store a record (and the result it names) in one call; returns the record."""
+        if result is not None:
+            path = self.result_path(record.name, record.key)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, result, fsync=self.fsync)
+            record = record.model_copy(
+                update={
+                    "checksum": checksum(result),
+                    "result_path": str(path),
+                    "result_bytes": len(result),
+                }
+            )
+        self.write_record(record)
+        return record
+
+    def has_record(self, name: str, key: str) -> bool:
+        return self.record_path(name, key).exists()
+
+    def records_of(self, name: str) -> list[StepRecord]:
+        """Records of every key stored for a step name, newest first."""
+        root = self.step_root(name)
+        found: list[tuple[float, StepRecord]] = []
+        for path in root.glob(f"*/{RECORD_FILE}") if root.exists() else ():
+            record = self.read_record(name, path.parent.name)
+            if record is not None:
+                found.append((path.stat().st_mtime, record))
+        return [r for _, r in sorted(found, key=lambda t: t[0], reverse=True)]
+
     def clear(self, name: str, key: str | None = None) -> bool:
         """Delete one entry (or every key of a step); True if anything was removed."""
         path = self.step_root(name) if key is None else self.step_dir(name, key)

@@ -66,6 +66,19 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         action="store_true",
         help="steps' output goes to their log files only, not to the job output",
     )
+    p.add_argument(
+        "--accept",
+        action="append",
+        metavar="FUNCTION",
+        help="keep stored results of steps whose definitions differ only in this function's "
+        "code (a fix that changes no result), and of their dependents; repeatable",
+    )
+    p.add_argument(
+        "--accept-scheme",
+        action="store_true",
+        help="adopt results computed by an ezpipe with key scheme v1 where v1 saw the "
+        "whole definition",
+    )
     level = p.add_mutually_exclusive_group()
     level.add_argument(
         "-q",
@@ -122,6 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         tee_output=False if args.no_tee else None,
         progress="bar" if bar else None,
         console=args.console,
+        accept=args.accept,
+        accept_scheme=args.accept_scheme,
     )
     if bar and "COLUMNS" not in os.environ:  # the ranks' stderr is a pipe: tell tqdm the width
         variables["COLUMNS"] = str(shutil.get_terminal_size().columns)
