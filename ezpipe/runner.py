@@ -222,27 +222,17 @@ class StepExecutor:
         self._log_path = output.written_path
         del args, kwargs
         end = time.time()
-        try:
-            path, digest, size = self.store.write_result(step.name, step.key, value)
+        try:  # one commit: the record names its result's checksum (one append when packed)
+            data = self.store.dump(value)
+            record = self.store.commit(
+                self._record(step, Status.PASSED, start=start, end=end, duration=end - start),
+                data,
+            )
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
             prefix = f"could not store the result (type {type(value).__qualname__}): "
             return self._fail(step, start, exc, prefix)
-        record = self._record(
-            step,
-            Status.PASSED,
-            start=start,
-            end=end,
-            duration=end - start,
-            checksum=digest,
-            result_path=str(path),
-            result_bytes=size,
-        )
-        try:
-            self.store.write_record(record)
-        except Exception as exc:
-            return self._fail(step, start, exc, "could not write the step record: ")
         self.reporter.passed(step.name)
         return record.outcome()
 
@@ -264,7 +254,7 @@ class StepExecutor:
             traceback=trace,
         )
         try:
-            self.store.write_record(record)
+            self.store.commit(record)
         except Exception as write_error:
             log.error("could not write the failure record of %r: %s", step.name, write_error)
         self.reporter.failed(step.name, message)
@@ -416,8 +406,8 @@ class Coordinator:
         reusable once its upstream passes)."""
         while (record := self._skips.get()) is not None:
             try:
-                if not self.store.record_path(record.name, record.key).exists():
-                    self.store.write_record(record)
+                if not self.store.has_record(record.name, record.key):
+                    self.store.commit(record)
             except OSError as exc:
                 log.error("could not write the skip record of %r: %s", record.name, exc)
 
@@ -565,8 +555,18 @@ def run(
     if coordinator is not None:
         coordinator.flush_skip_records()
         outcomes = coordinator.outcomes
+    _flush(store, snapshot=False)  # this rank's commits on disk (grouped fsync)
     statuses = comm.bcast([Status.NOT_RUN if o is None else Status(o["status"]) for o in outcomes])
+    if comm.rank == 0:  # every outcome is in: the resume index of the whole run
+        _flush(store, snapshot=True)
     return RunOutcome(statuses, outcomes, started, time.time())
+
+
+def _flush(store: Store, *, snapshot: bool) -> None:
+    try:
+        store.flush(snapshot=snapshot)
+    except OSError as exc:  # results are committed: only durability or the index is behind
+        log.error("could not flush the store in %s: %s", store.root, exc)
 
 
 def _run_rank0(coordinator: Coordinator, executor: StepExecutor, comm: Comm) -> None:
