@@ -23,10 +23,12 @@ removes every result in either layout (``ezpipe clean`` does).
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..keys import KEY_LENGTH
@@ -69,6 +71,19 @@ def write_atomic(path: Path | str, data: bytes, *, fsync: bool = False) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def no_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building 100,000s of small objects (index
+    entries, records): none of them form cycles, and collections would triple the time."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 def writer_id() -> str:

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from ..records import Status, StepRecord
 from . import pack
 from .index import Index
-from .layout import INDEX_FILE, PACK_SUFFIX, Layout, checksum, write_atomic, writer_id
+from .layout import INDEX_FILE, PACK_SUFFIX, Layout, checksum, no_gc, write_atomic, writer_id
 from .pack import COMMIT, TOMBSTONE, TOMBSTONE_NAME, Frame, PackWriter
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,7 @@ class PackedBackend:
         self._looked = 0.0  # monotonic time of the last refresh
         self._writer: PackWriter | None = None
         self._pack_name = ""
+        self._pack_path = ""
         self._since_snapshot = 0
         self._bad: set[str] = set()  # packs that could not be read (warned once)
 
@@ -128,9 +129,10 @@ class PackedBackend:
                 self._bad.add(name)
                 log.warning("ignoring unreadable pack %s: %s", name, exc)
             return
-        frames, end = pack.scan(data, start, name)
-        for frame in frames:
-            self.index.apply(name, frame)
+        with no_gc():
+            frames, end = pack.scan(data, start, name)
+            for frame in frames:
+                self.index.apply(name, frame)
         self.index.scanned[name] = end
 
     def _close_fds(self) -> None:
@@ -230,6 +232,10 @@ class PackedBackend:
         return self._lookup(name, key, fresh=True) is not None
 
     def read_records(self, idents: Iterable[tuple[str, str]]) -> list[StepRecord | None]:
+        with no_gc():
+            return self._read_records(idents)
+
+    def _read_records(self, idents: Iterable[tuple[str, str]]) -> list[StepRecord | None]:
         self._ensure()
         self.refresh()
         entries = self.index.entries
@@ -247,15 +253,13 @@ class PackedBackend:
                 out.append(None)
                 continue
             base, data = buffers.get(found[0], (0, b""))
-            frame = found[1]
-            parsed = pack.parse(data, frame.offset - base, base)
-            if parsed != frame:
+            parts = pack.check(data, found[1].offset - base, found[1])
+            if parts is None:
                 got = self._read(found)  # the warning path
                 out.append(None if got is None else got[0])
                 continue
-            start = frame.offset - base + frame.body
             try:
-                out.append(StepRecord.model_validate_json(data[start : start + frame.record_len]))
+                out.append(StepRecord.model_validate_json(parts[0]))
             except (ValidationError, ValueError) as exc:
                 log.warning("ignoring unreadable step record in pack %s: %s", found[0], exc)
                 out.append(None)
@@ -293,7 +297,8 @@ class PackedBackend:
         if self._writer is None:
             os.makedirs(self.dir, exist_ok=True)
             self._pack_name = writer_id() + PACK_SUFFIX
-            self._writer = PackWriter(os.path.join(self.dir, self._pack_name), fsync=self.fsync)
+            self._pack_path = os.path.join(self.dir, self._pack_name)
+            self._writer = PackWriter(self._pack_path, fsync=self.fsync)
         return self._writer
 
     def _append(
@@ -302,10 +307,9 @@ class PackedBackend:
         writer = self._ensure_writer()
         if ts is None:
             ts = max(time.time_ns(), self.index.max_ts + 1)  # never behind what was read
-        data = pack.encode(kind, name, key, ts=ts, **fields)  # type: ignore[arg-type]
+        data, frame = pack.encode(kind, name, key, ts=ts, **fields)  # type: ignore[arg-type]
         offset = writer.append(data)
-        frame = pack.parse(data, 0, offset)
-        assert isinstance(frame, Frame)
+        frame = frame._replace(offset=offset) if offset else frame
         self.index.apply(self._pack_name, frame)
         if self.index.scanned.get(self._pack_name, 0) == offset:
             self.index.scanned[self._pack_name] = offset + len(data)
@@ -315,7 +319,10 @@ class PackedBackend:
 
     def commit(self, record: StepRecord, result: bytes | None, ts: int | None = None) -> StepRecord:
         """One append: the record (naming its result's sha256) and the result with it, or
-        the result in a file of its own first when it is large."""
+        the result in a file of its own first when it is large.
+
+        Fills in the record's checksum, result size and location (a fresh record from
+        the engine: no copy, as this runs once per step)."""
         self._ensure_writer()
         blob = ""
         if result is not None:
@@ -325,14 +332,9 @@ class PackedBackend:
             if len(result) > self.large:
                 blob = self.layout.blob_name(record.name, record.key)
                 write_atomic(os.path.join(self.dir, blob), result, fsync=self.fsync)
-            location = self.path / (blob or self._pack_name)
-            record = record.model_copy(
-                update={
-                    "checksum": digest,
-                    "result_bytes": len(result),
-                    "result_path": str(location),
-                }
-            )
+            record.checksum = digest
+            record.result_bytes = len(result)
+            record.result_path = os.path.join(self.dir, blob) if blob else self._pack_path
         self._append(
             COMMIT,
             record.name,

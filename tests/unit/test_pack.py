@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 import multiprocessing
@@ -23,7 +22,7 @@ KEY = "k" * 64
 
 def frames(n: int) -> list[bytes]:
     return [
-        P.encode(P.COMMIT, f"s{i}", KEY, status=0, record=b'{"i":%d}' % i, result=b"r" * i, ts=i)
+        P.encode(P.COMMIT, f"s{i}", KEY, status=0, record=b'{"i":%d}' % i, result=b"r" * i, ts=i)[0]
         for i in range(1, n + 1)
     ]
 
@@ -95,7 +94,7 @@ def test_an_index_that_points_at_the_wrong_bytes_is_never_trusted(tmp_path, capl
     backend = Store(tmp_path).backend
     backend._ensure()
     pack_name, frame = backend.index.entries["s1", key(1)]
-    moved = dataclasses.replace(frame, offset=frame.offset + 1)
+    moved = frame._replace(offset=frame.offset + 1)
     backend.index.entries["s1", key(1)] = (pack_name, moved)
     with caplog.at_level(logging.WARNING, logger="ezpipe"):
         assert backend.read_record("s1", key(1)) is None
