@@ -127,8 +127,6 @@ def count_files(folder: str) -> int:
 def resume_figures(folder: str, steps: int, writers: int) -> dict[str, float]:
     """Resume decision and list-all times on a finished packed folder (page cache warm)."""
     idents = [(f"step_{w}_{i}", key(i)) for w in range(writers) for i in range(steps // writers)]
-    store = Store(folder)
-    store.backend.flush(snapshot=True) if False else None
     writer = Store(folder)
     writer.backend._ensure()
     writer.backend.index.save(writer.backend.index_path, fsync=False)  # the run's end snapshot
@@ -150,6 +148,39 @@ def resume_figures(folder: str, steps: int, writers: int) -> dict[str, float]:
     return {"resume_s": resume, "list_s": list_all, "status_s": status}
 
 
+def threshold(base: str, fsync: bool) -> None:
+    """Inline vs separate file, per result size: where a blob file starts to pay."""
+    print(f"large-result threshold on {base}: ms per result, inline in the pack vs a blob file")
+    for size in (64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20):
+        figures = []
+        for large in (1 << 40, 0):  # everything inline / everything a blob
+            folder = tempfile.mkdtemp(prefix="storebench-large-", dir=base)
+            try:
+                store = Store(folder, fsync=fsync, layout="packed")
+                store.backend.large = large  # type: ignore[attr-defined]
+                data = os.urandom(size)
+                count = max(4, (64 << 20) // size)
+                start = time.perf_counter()
+                for i in range(count):
+                    store.commit(record(0, i), data)
+                store.flush(snapshot=True)
+                write = (time.perf_counter() - start) / count * 1e3
+                start = time.perf_counter()
+                fresh = Store(folder)
+                for i in range(count):
+                    assert fresh.read_result_bytes(fresh.read_record(f"step_0_{i}", key(i)))
+                read = (time.perf_counter() - start) / count * 1e3
+                figures.append((write, read))
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+        (iw, ir), (bw, br) = figures
+        print(
+            f"  {size >> 10:>6} KiB: write inline {iw:7.3f} blob {bw:7.3f} (blob/inline "
+            f"{bw / iw:4.2f}); read inline {ir:7.3f} blob {br:7.3f}",
+            flush=True,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1000,10000,100000")
@@ -157,12 +188,18 @@ def main() -> None:
     parser.add_argument("--places", default="tmpfs,disk")
     parser.add_argument("--folder-max", type=int, default=10_000)
     parser.add_argument("--fsync", action="store_true")
+    parser.add_argument("--threshold", action="store_true", help="inline vs blob, then exit")
     args = parser.parse_args()
     places = {
         "tmpfs": "/dev/shm",
         "disk": os.environ.get("EZPIPE_BENCH_DIR")
         or str(Path(__file__).resolve().parents[1] / "tmp-bench"),
     }
+    if args.threshold:
+        for place in args.places.split(","):
+            os.makedirs(places[place], exist_ok=True)
+            threshold(places[place], args.fsync)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     print(f"store_bench: fsync={'grouped' if args.fsync else 'off'}; ms per persisted step")
     header = (
@@ -200,7 +237,8 @@ def main() -> None:
                     flush=True,
                 )
         print(
-            f"{place}: at {max(sizes)} steps (packed): resume decision {figures['resume_s']:.2f} s, "
+            f"{place}: at {max(sizes)} steps (packed): resume decision "
+            f"{figures['resume_s']:.2f} s, "
             f"list all records {figures['list_s']:.2f} s, folderview.load (ezpipe status) "
             f"{figures['status_s']:.2f} s",
             flush=True,

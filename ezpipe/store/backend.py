@@ -39,6 +39,10 @@ class Backend(Protocol):
 
     def has_record(self, name: str, key: str) -> bool: ...
 
+    def written_at(self, name: str, key: str) -> float | None:
+        """When the record was stored: a file's time, or the frame's timestamp."""
+        ...
+
     def read_records(self, idents: Iterable[tuple[str, str]]) -> list[StepRecord | None]:
         """Many records at once (``ezpipe status``): one pass over the storage."""
         ...

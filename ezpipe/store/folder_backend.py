@@ -134,3 +134,9 @@ class FolderBackend:
 
     def mtime(self, name: str, key: str) -> float:
         return os.stat(self.layout.record_file(name, key)).st_mtime
+
+    def written_at(self, name: str, key: str) -> float | None:
+        try:
+            return self.mtime(name, key)
+        except FileNotFoundError:
+            return None

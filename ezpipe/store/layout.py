@@ -86,6 +86,28 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
+NFS_TYPES = frozenset({"nfs", "nfs4"})
+
+
+def filesystem_type(path: Path | str) -> str:
+    """The type of the file system holding ``path`` (from /proc/mounts; "" if unknown)."""
+    target = os.path.realpath(path)
+    best, kind = "", ""
+    try:
+        with open("/proc/mounts", encoding="utf-8", errors="replace") as mounts:
+            for line in mounts:
+                fields = line.split()
+                if len(fields) < 3:
+                    continue
+                point = fields[1].replace("\\040", " ")
+                inside = target == point or target.startswith(point.rstrip("/") + "/")
+                if inside and len(point) >= len(best):
+                    best, kind = point, fields[2]
+    except OSError:
+        return ""
+    return kind
+
+
 def writer_id() -> str:
     """A name no other writer process uses: host, pid and a random part (pids recycle)."""
     host = "".join(c if c.isalnum() or c in "-_" else "_" for c in HOST)[:40]

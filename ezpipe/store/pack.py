@@ -235,9 +235,18 @@ class PackWriter:
     nothing). Thread-safe: rank 0's worker and its skip-record writer share it.
     """
 
-    def __init__(self, path: str, *, fsync: bool, group: int = 256, interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        fsync: bool,
+        group: int = 256,
+        interval: float = 1.0,
+        flush_each: bool = False,
+    ) -> None:
         self.path = path
         self.fsync = fsync
+        self.flush_each = flush_each  # NFS: other clients see data only once it is flushed
         self.group = group
         self.interval = interval
         self._fd: int | None = None
@@ -258,7 +267,9 @@ class PackWriter:
                 self._offset += written
                 raise OSError(f"short write to {self.path}: {written} of {len(frame)} bytes")
             self._offset += written
-            if self.fsync:
+            if self.flush_each:
+                os.fsync(self._fd)
+            elif self.fsync:
                 self._pending += 1
                 now = time.monotonic()
                 if self._pending >= self.group or now - self._synced_at >= self.interval:

@@ -22,14 +22,27 @@ from pydantic import ValidationError
 from ..records import Status, StepRecord
 from . import pack
 from .index import Index
-from .layout import INDEX_FILE, PACK_SUFFIX, Layout, checksum, no_gc, write_atomic, writer_id
+from .layout import (
+    INDEX_FILE,
+    NFS_TYPES,
+    PACK_SUFFIX,
+    Layout,
+    checksum,
+    filesystem_type,
+    no_gc,
+    write_atomic,
+    writer_id,
+)
 from .pack import COMMIT, TOMBSTONE, TOMBSTONE_NAME, Frame, PackWriter
 
 log = logging.getLogger(__name__)
 
 LARGE_RESULT = 1 << 20  # bytes; larger results get their own file (docs/store.md: measured)
 SNAPSHOT_EVERY = 50_000  # own commits between two index snapshots written by a writer
-STALE_AFTER = 0.2  # seconds a cache check may trust the last look at other ranks' packs
+# Seconds a cache check may trust its last look at other writers' packs: a step's own
+# record can only come from an earlier run (read on open), and every look costs an
+# fstat per pack (a lock RPC on Lustre): at 1,000 ranks they must stay rare.
+STALE_AFTER = 1.0
 
 
 class PackedBackend:
@@ -228,6 +241,10 @@ class PackedBackend:
             return None
         return data
 
+    def written_at(self, name: str, key: str) -> float | None:
+        found = self._lookup(name, key, fresh=True)
+        return None if found is None else found[1].ts / 1e9
+
     def has_record(self, name: str, key: str) -> bool:
         return self._lookup(name, key, fresh=True) is not None
 
@@ -298,7 +315,8 @@ class PackedBackend:
             os.makedirs(self.dir, exist_ok=True)
             self._pack_name = writer_id() + PACK_SUFFIX
             self._pack_path = os.path.join(self.dir, self._pack_name)
-            self._writer = PackWriter(self._pack_path, fsync=self.fsync)
+            nfs = filesystem_type(self.dir) in NFS_TYPES
+            self._writer = PackWriter(self._pack_path, fsync=self.fsync, flush_each=nfs)
         return self._writer
 
     def _append(

@@ -243,6 +243,10 @@ class Store:
         """Every stored (name, key) (``clean --stale``)."""
         return self.reader.entries()
 
+    def written_at(self, name: str, key: str) -> float | None:
+        """When the step's record was stored (epoch seconds), or None without one."""
+        return self.reader.written_at(name, key)
+
     def read_result_bytes(self, record: StepRecord) -> bytes | None:
         """The result's bytes if they match the record's checksum, else None (warned)."""
         return self.reader.read_result(record)

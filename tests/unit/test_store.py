@@ -175,6 +175,8 @@ def test_records_of_a_name_newest_first_and_every_entry(store):
         os.utime(store.record_path("a", key("a0")), (2e9, 2e9))
     other = reopened(store)
     assert [r.key for r in other.records_of("a")] == [key("a0"), key("a2"), key("a1")]
+    assert other.written_at("b", key("b")) <= other.written_at("a", key("a0"))
+    assert other.written_at("c", key("c")) is None
     assert sorted(other.entries()) == sorted(
         [("a", key("a0")), ("a", key("a1")), ("a", key("a2")), ("b", key("b"))]
     )
