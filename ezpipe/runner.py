@@ -133,7 +133,7 @@ def reusable(plan: Plan, store: Store, index: int) -> StepRecord | None:
     if plan.forced[index]:
         return None
     step = plan.steps[index]
-    cached = store.valid_record(step.name, step.key)
+    cached = store.valid_record(step.name, step.key, fresh=False)
     if cached is not None and (
         cached.status == Status.PASSED
         or (cached.status == Status.FAILED and plan.modes[index] == Mode.CACHED)
@@ -536,6 +536,8 @@ def run(
     ``progress`` (rank 0 only) is told every outcome and shown by its own thread.
     """
     started = time.time()
+    with contextlib.suppress(OSError):
+        store.look()  # what earlier runs and other processes stored, before cache checks
     if not faulthandler.is_enabled():
         faulthandler.enable()  # a segfault in a step prints where it happened
     executor = StepExecutor(plan, store, reporter, comm.rank)
@@ -559,6 +561,9 @@ def run(
     statuses = comm.bcast([Status.NOT_RUN if o is None else Status(o["status"]) for o in outcomes])
     if comm.rank == 0:  # every outcome is in: the resume index of the whole run
         _flush(store, snapshot=True)
+    else:
+        with contextlib.suppress(OSError):
+            store.look()  # every rank's steps are stored: get_result sees them
     return RunOutcome(statuses, outcomes, started, time.time())
 
 

@@ -24,13 +24,17 @@ class Backend(Protocol):
         ...
 
     def read_record(self, name: str, key: str, *, fresh: bool = True) -> StepRecord | None:
-        """The latest record of (name, key), or None; ``fresh=False`` may skip looking for
-        entries that other processes appended since the last look (cache checks)."""
+        """The latest record of (name, key), or None. ``fresh``: take in what other
+        processes stored since the last look first; else only on a miss, at most once a
+        second (packed: an in-memory hit may be a cleared or rewritten entry)."""
         ...
 
-    def read_verified(self, name: str, key: str) -> tuple[StepRecord, bytes | None] | None:
+    def read_verified(
+        self, name: str, key: str, *, fresh: bool = True
+    ) -> tuple[StepRecord, bytes | None] | None:
         """The record and, when it says passed, its verified result bytes (None if they
-        are missing or do not match); None when there is no record."""
+        are missing or do not match); None when there is no record. ``fresh=False``: a
+        miss may trust the last look at other writers' appends (the engine's cache check)."""
         ...
 
     def read_result(self, record: StepRecord) -> bytes | None:

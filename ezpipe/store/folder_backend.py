@@ -81,7 +81,9 @@ class FolderBackend:
             return None
         return data
 
-    def read_verified(self, name: str, key: str) -> tuple[StepRecord, bytes | None] | None:
+    def read_verified(
+        self, name: str, key: str, *, fresh: bool = True
+    ) -> tuple[StepRecord, bytes | None] | None:
         record = self.read_record(name, key)
         if record is None:
             return None

@@ -224,9 +224,13 @@ class Store:
         backend.commit(record, None)
 
     # -- reading entries --------------------------------------------------------------------------
-    def read_record(self, name: str, key: str) -> StepRecord | None:
-        """The step's record, or None when missing or unreadable (with a warning)."""
-        return self.reader.read_record(name, key)
+    def read_record(self, name: str, key: str, *, fresh: bool = True) -> StepRecord | None:
+        """The step's record, or None when missing or unreadable (with a warning).
+
+        ``fresh=False``: an entry already read may be returned without looking for a newer
+        one (what another process stored since); a miss still looks, at most once a second.
+        """
+        return self.reader.read_record(name, key, fresh=fresh)
 
     def has_record(self, name: str, key: str) -> bool:
         return self.reader.has_record(name, key)
@@ -251,9 +255,14 @@ class Store:
         """The result's bytes if they match the record's checksum, else None (warned)."""
         return self.reader.read_result(record)
 
-    def valid_record(self, name: str, key: str) -> StepRecord | None:
-        """The record if it says passed and its result verifies, or if it says failed."""
-        got = self.reader.read_verified(name, key)
+    def valid_record(self, name: str, key: str, *, fresh: bool = True) -> StepRecord | None:
+        """The record if it says passed and its result verifies, or if it says failed.
+
+        ``fresh=False`` (the engine's cache check, once per step): a miss may trust the
+        last look at other ranks' appends, up to a second old: this run's own steps are
+        never in the cache before they run, and a look costs an fstat per pack.
+        """
+        got = self.reader.read_verified(name, key, fresh=fresh)
         if got is None or got[0].status not in (Status.PASSED, Status.FAILED):
             return None
         if got[0].status == Status.PASSED and got[1] is None:
@@ -262,9 +271,13 @@ class Store:
 
     def passed_bytes(self, name: str, key: str) -> bytes:
         """The verified pickled result of a passed step, or an error that says why not."""
-        record = self.read_record(name, key)
+        # A passed result of this key is right whenever it was stored (keys name the
+        # definition): only a miss or another outcome asks for a fresher look.
+        record = self.read_record(name, key, fresh=False)
+        if record is None or record.status != Status.PASSED:
+            record = self.read_record(name, key)
         if record is None and isinstance(self.reader, PackedBackend):
-            self.reader.reload()  # a miss after a rescan: read everything again, once
+            self.reader.reload()  # a miss after a rescan: reopen everything (NFS), once
             record = self.read_record(name, key)
         if record is None:
             raise ResultNotAvailableError(
@@ -306,6 +319,13 @@ class Store:
                 shutil.rmtree(path)
                 removed = True
         return removed
+
+    def look(self) -> None:
+        """Take in what other processes stored since the last look (every rank at the end
+        of a run: ``get_result`` and ``lookup`` then see every rank's steps)."""
+        reader = self.reader
+        if isinstance(reader, PackedBackend):
+            reader.look()
 
     def flush(self, *, snapshot: bool = False) -> None:
         """This process's commits on disk (when fsync is on); ``snapshot``: also write the

@@ -192,6 +192,18 @@ def test_a_reader_sees_what_another_process_commits(store):
     assert reader.load_result("a", key("a")) == 3
 
 
+def test_a_reader_never_trusts_a_stale_entry(store):
+    store.commit(StepRecord(name="u", key=key("u"), status=Status.FAILED, error_message="x"))
+    reader = reopened(store)
+    assert reader.read_record("u", key("u")).status == Status.FAILED  # now in its index
+    commit(store, "u", key("u"), 8)  # retried by another rank: passed
+    assert reader.load_result("u", key("u")) == 8  # not "failed on rank None"
+    assert reader.valid_record("u", key("u")).status == Status.PASSED
+    store.clear("u")
+    assert reader.read_record("u", key("u")) is None
+    assert not reader.valid_record("u", key("u"))
+
+
 def test_layout_detection(tmp_path, monkeypatch):
     monkeypatch.delenv("EZPIPE_STORE_LAYOUT", raising=False)
     assert Store(tmp_path / "new").layout == "packed"  # the default
