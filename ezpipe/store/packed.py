@@ -29,7 +29,7 @@ from .reader import STALE_AFTER, PackReader, locked
 
 __all__ = ["LARGE_RESULT", "STALE_AFTER", "PackedBackend"]
 
-LARGE_RESULT = 1 << 20  # bytes; larger results get their own file (docs/store.md: measured)
+LARGE_RESULT = 512 << 10  # bytes; larger results get their own file (docs/store.md: measured)
 SNAPSHOT_EVERY = 50_000  # own commits between two index snapshots written by a writer
 
 
