@@ -64,13 +64,18 @@ def describe(info: dict[str, Any]) -> str:
 
 
 def _alive(pid: Any) -> bool:
+    """Whether a process of this host runs (a zombie, dead but not yet reaped, does not)."""
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
     except (PermissionError, ValueError, TypeError, OverflowError):
         return True
-    return True
+    try:
+        with open(f"/proc/{int(pid)}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _read_json(path: Path) -> dict[str, Any]:

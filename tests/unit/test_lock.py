@@ -61,7 +61,8 @@ def test_waiting_run_gets_the_lock_when_the_holder_ends(tmp_path, mode):
     subprocess.Popen(["sh", "-c", f"sleep 1; kill {proc.pid}"])
     lock = FolderLock(tmp_path, timeout=30, poll=0.1)
     lock.acquire()
-    assert lock.held and time.monotonic() - start >= 0.9
+    # soon after the holder ends: a dead holder's lease (a zombie until reaped) is stale
+    assert lock.held and 0.9 <= time.monotonic() - start < 15
     lock.release()
     proc.wait()
 
