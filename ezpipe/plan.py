@@ -82,7 +82,7 @@ def reusable(plan: Plan, store: Store, index: int) -> StepRecord | None:
     if plan.forced[index]:
         return None
     step = plan.steps[index]
-    cached = store.valid_record(step.name, step.key)
+    cached = store.valid_record(step.name, step.key, fresh=False)  # a miss looks again
     if cached is not None and (
         cached.status == Status.PASSED
         or (cached.status == Status.FAILED and plan.modes[index] == Mode.CACHED)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -13,13 +12,16 @@ from pathlib import Path
 import pytest
 from helpers import BIN, ROOT, SCRIPTS, run_script
 
+from ezpipe.records import Status
+from ezpipe.store import Store
+
 
 def passed_records(folder: Path) -> set[str]:
-    names = set()
-    for record in folder.glob("steps/*/*/record.json"):
-        if json.loads(record.read_text())["status"] == 0:
-            names.add(record.parent.parent.name)
-    return names
+    """Names of the steps with a passed record, read as ``ezpipe status`` would (a reader
+    while the run appends)."""
+    store = Store(folder)
+    found = store.read_records(store.entries())
+    return {r.name for r in found if r is not None and r.status == Status.PASSED}
 
 
 def executions(counts: Path) -> dict[str, int]:
@@ -52,18 +54,40 @@ def test_killed_run_resumes_without_recomputing_finished_steps(tmp_path, ranks):
     assert len(ran) == 17
 
 
-def test_corrupt_files_are_recomputed_with_a_warning(tmp_path):
+@pytest.mark.parametrize("layout", ["folder", "packed"])
+def test_corrupt_files_are_recomputed_with_a_warning(tmp_path, layout, monkeypatch):
+    monkeypatch.setenv("EZPIPE_STORE_LAYOUT", layout)
     folder, counts = tmp_path / "p", tmp_path / "counts"
     counts.mkdir()
     assert run_script(SCRIPTS / "chain.py", str(folder), str(counts)).returncode == 0
-    result = next(folder.glob("steps/scale3/*/result.pkl"))
-    result.write_bytes(result.read_bytes()[:-3])  # truncated
-    record = next(folder.glob("steps/load5/*/record.json"))
-    record.write_text(record.read_text()[:40])  # torn JSON
+    if layout == "folder":
+        result = next(folder.glob("steps/scale3/*/result.pkl"))
+        result.write_bytes(result.read_bytes()[:-3])  # truncated
+        record = next(folder.glob("steps/load5/*/record.json"))
+        record.write_text(record.read_text()[:40])  # torn JSON
+        warnings = [
+            f"{result} does not match its checksum",
+            f"ignoring unreadable step record {record}",
+        ]
+    else:
+        store = Store(folder)
+        assert store.layout == "packed"
+        index = store.backend.index if store.entries() else None
+        pack_name, frame3 = next(v for (n, _), v in index.entries.items() if n == "scale3")
+        _, frame5 = next(v for (n, _), v in index.entries.items() if n == "load5")
+        pack = folder / "steps" / ".packs" / pack_name
+        data = bytearray(pack.read_bytes())
+        data[frame3.offset + frame3.size - 2] ^= 0xFF  # a byte of the result
+        data[frame5.offset + frame5.body + 20] ^= 0xFF  # a byte of the record
+        pack.write_bytes(bytes(data))
+        warnings = [
+            f"the entry of scale3/{frame3.key[:16]} at offset {frame3.offset}",
+            f"the entry of load5/{frame5.key[:16]} at offset {frame5.offset}",
+        ]
     done = run_script(SCRIPTS / "chain.py", str(folder), str(counts))
     assert done.returncode == 0 and "RESULT 56" in done.stdout
-    assert f"{result} does not match its checksum" in done.stderr
-    assert f"ignoring unreadable step record {record}" in done.stderr
+    for warning in warnings:
+        assert warning in done.stderr
     ran = executions(counts)
     assert {name for name, n in ran.items() if n == 2} == {"scale3", "load5"}
 

@@ -109,6 +109,8 @@ def run(
     interpreter switch interval while its coordinator thread serves others.
     """
     started = time.time()
+    with contextlib.suppress(OSError):
+        store.look()  # what earlier runs and other processes stored, before cache checks
     if not faulthandler.is_enabled():
         faulthandler.enable()  # a segfault in a step prints where it happened
     executor = StepExecutor(plan, store, worker, comm.rank)
@@ -127,8 +129,21 @@ def run(
     interrupted = False
     if coordinator is not None:
         outcomes, interrupted = coordinator.outcomes, coordinator.interrupted
+    _flush(store, snapshot=False)  # this rank's commits on disk (grouped fsync)
     statuses = comm.bcast([Status.NOT_RUN if o is None else o.status for o in outcomes])
+    if comm.rank == 0:  # every outcome is in: the resume index of the whole run
+        _flush(store, snapshot=True)
+    else:
+        with contextlib.suppress(OSError):
+            store.look()  # every rank's steps are stored: get_result sees them
     return RunOutcome(statuses, outcomes, interrupted, started, time.time())
+
+
+def _flush(store: Store, *, snapshot: bool) -> None:
+    try:
+        store.flush(snapshot=snapshot)
+    except OSError as exc:  # results are committed: only durability or the index is behind
+        log.error("could not flush the store in %s: %s", store.root, exc)
 
 
 def _run_rank0(coordinator: Coordinator, executor: StepExecutor, comm: Comm) -> None:

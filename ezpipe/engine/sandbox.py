@@ -153,30 +153,16 @@ class StepExecutor:
             return self._fail(step, start, exc, output.written_path)
         del args, kwargs
         end = time.time()
-        try:
-            path, digest, size = self.store.write_result(step.name, step.key, value)
+        record = self._record(
+            step, Status.PASSED, output.written_path, start=start, end=end, duration=end - start
+        )
+        try:  # one commit: the record names its result's checksum (one append when packed)
+            record = self.store.commit(record, self.store.dump(value))
         except KeyboardInterrupt:
             raise
         except BaseException as exc:
             prefix = f"could not store the result (type {type(value).__qualname__}): "
             return self._fail(step, start, exc, output.written_path, prefix)
-        record = self._record(
-            step,
-            Status.PASSED,
-            output.written_path,
-            start=start,
-            end=end,
-            duration=end - start,
-            checksum=digest,
-            result_path=str(path),
-            result_bytes=size,
-        )
-        try:
-            self.store.write_record(record)
-        except Exception as exc:
-            return self._fail(
-                step, start, exc, output.written_path, "could not write the step record: "
-            )
         self.observer.step_passed(step.name, self.rank)
         return record.outcome()
 
@@ -206,7 +192,7 @@ class StepExecutor:
             traceback=trace,
         )
         try:
-            self.store.write_record(record)
+            self.store.commit(record)
         except Exception as write_error:
             log.error("could not write the failure record of %r: %s", step.name, write_error)
         self.observer.step_failed(step.name, self.rank, message)

@@ -54,8 +54,8 @@ class SkipRecorder(Observer):
         its upstream passes)."""
         while (record := self._queue.get()) is not None:
             try:
-                if not self.store.record_path(record.name, record.key).exists():
-                    self.store.write_record(record)
+                if not self.store.has_record(record.name, record.key):
+                    self.store.commit(record)
             except OSError as exc:
                 log.error("could not write the skip record of %r: %s", record.name, exc)
 

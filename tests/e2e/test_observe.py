@@ -12,6 +12,7 @@ import pytest
 
 from ezpipe import Pipeline, Status
 from ezpipe.records import RunRecord, StepRecord
+from ezpipe.store import Store
 
 
 def _make(folder: Path, calls: list[str], **options: object) -> Pipeline:
@@ -42,8 +43,8 @@ def _make(folder: Path, calls: list[str], **options: object) -> Pipeline:
 
 
 def _record(folder: Path, name: str) -> StepRecord:
-    (path,) = (folder / "steps" / name).glob("*/record.json")
-    return StepRecord.model_validate_json(path.read_text())
+    (record,) = Store(folder).records_of(name)
+    return record
 
 
 def test_records_are_complete_and_logs_captured(tmp_path: Path) -> None:
@@ -69,7 +70,7 @@ def test_records_are_complete_and_logs_captured(tmp_path: Path) -> None:
     assert skipped.status == Status.SKIPPED and skipped.skipped_because == "work_2"
     assert Path(bad.log_path).read_text() == "work 2 to stderr\n"
     assert Path(_record(folder, "source").log_path).read_text() == "source 4\n"
-    assert Path(bad.log_path).parent == Path(pipeline.store.record_path("work_2", bad.key)).parent
+    assert Path(bad.log_path).parent == pipeline.store.step_dir("work_2", bad.key)
 
 
 def test_output_is_tee_d_with_the_step_name(

@@ -14,13 +14,12 @@ from mpi_helpers import all_ranks, shared_folder
 
 from ezpipe import Pipeline
 from ezpipe.records import StepRecord
+from ezpipe.store import Store
 
 
 def _records(folder: Path) -> dict[str, StepRecord]:
-    return {
-        p.parent.parent.name: StepRecord.model_validate_json(p.read_text())
-        for p in folder.glob("steps/*/*/record.json")
-    }
+    store = Store(folder)
+    return {r.name: r for r in store.read_records(store.entries()) if r is not None}
 
 
 @pytest.mark.mpi(min_size=2)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cloudpickle
 import pytest
 
 import ezpipe
 from ezpipe import Pipeline, ResultNotAvailableError, Status, StepFailedError
+from ezpipe.store import Store
 
 
 def run(folder: Path) -> None:
@@ -44,10 +46,20 @@ def test_a_folder_reads_back_by_name(tmp_path: Path) -> None:
     assert reader.summary.set_index("name").loc["total", "status"] == 0
 
 
-def test_a_damaged_result_is_never_returned(tmp_path: Path) -> None:
+@pytest.mark.parametrize("layout", ["packed", "folder"])
+def test_a_damaged_result_is_never_returned(
+    tmp_path: Path, layout: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("EZPIPE_STORE_LAYOUT", layout)
     folder = tmp_path / "f"
     run(folder)
-    for result in folder.glob("steps/total/*/result.pkl"):
-        result.write_bytes(b"not a pickle")
-    with pytest.raises(ResultNotAvailableError, match="missing or corrupt"):
+    assert ezpipe.open(folder)["total"] == 10
+    where = Store(folder).result_path("total", ezpipe.open(folder).record("total").key)
+    data = bytearray(where.read_bytes())
+    value = cloudpickle.dumps(10)
+    at = data.rfind(value)
+    assert at >= 0  # the pickled result is in that file (the pack, or result.pkl)
+    data[at + len(value) - 2] ^= 0xFF  # one flipped byte inside the result
+    where.write_bytes(bytes(data))
+    with pytest.raises(ResultNotAvailableError):
         ezpipe.open(folder)["total"]
