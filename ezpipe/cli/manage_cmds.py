@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import LockedError
@@ -27,12 +28,46 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("steps", nargs="*", metavar="STEP", help="steps to clean (default: all)")
     p.add_argument("--downstream", action="store_true", help="also every step that depends on STEP")
     p.add_argument("--failed", action="store_true", help="the steps that failed or were skipped")
+    p.add_argument(
+        "--stale",
+        action="store_true",
+        help="the results of definitions that are not in the current schema (older versions of "
+        "steps, steps that were removed); the current ones are kept",
+    )
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait this long for a run on the folder to end (default: fail at once)",
+    )
     p.set_defaults(handler=cmd_clean)
+
+    p = sub.add_parser(
+        "compact",
+        help="reclaim the space of cleaned and replaced entries of a packed folder",
+        description="Rewrites the live entries of DIR's pack files into new ones and removes "
+        "the old files (safe against readers: they keep reading what they opened). Takes the "
+        "folder lock. A folder in the per-step layout has nothing to compact.",
+    )
+    add_folder(p)
+    p.set_defaults(handler=cmd_compact)
+
+    p = sub.add_parser(
+        "migrate",
+        help="convert a folder between the per-step layout and the packed store",
+        description="Copies every entry of DIR into the other layout (default: packed), "
+        "checking each against its checksum, then removes the old files. Takes the folder lock.",
+    )
+    add_folder(p)
+    p.add_argument("--to", choices=("packed", "folder"), default="packed")
+    p.set_defaults(handler=cmd_migrate)
 
 
 if TYPE_CHECKING:
     from .. import folderview
+    from ..store import Store
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
@@ -40,23 +75,73 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from ..lock import FolderLock
 
     view = folderview.load(args.folder)
-    lock = FolderLock(view.store.root)
+    lock = FolderLock(view.store.root, timeout=args.lock_timeout)
     try:
         lock.acquire()  # a run anywhere (another host too) holds it while it writes
     except LockedError as exc:
         print(f"ezpipe clean: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     try:
-        return _clean(view, args)
+        return _clean_stale(view, args) if args.stale else _clean(view, args)
     finally:
         lock.release()
+
+
+def _clean_stale(view: folderview.FolderView, args: argparse.Namespace) -> int:
+    current = {(s.name, s.key) for s in view.steps}
+    stale = [(name, key) for name, key in view.store.entries() if (name, key) not in current]
+    if not stale:
+        print("ezpipe clean: nothing stale: every stored result belongs to the current schema")
+        return EXIT_OK
+    names = sorted({name for name, _ in stale})
+    shown = ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+    what = f"{len(stale)} results of earlier definitions ({shown}) in {view.store.root}"
+    if not args.yes and not _confirm(f"delete {what}?"):
+        print("ezpipe clean: cancelled, nothing deleted", file=sys.stderr)
+        return EXIT_CANCELLED
+    removed = sum(view.store.clear(name, key) for name, key in stale)
+    view.store.compact()
+    print(f"deleted {removed} results of earlier definitions; the current ones are kept")
+    return EXIT_OK
+
+
+def _maintain(folder: str, command: str, action: Callable[[Store], str]) -> int:
+    """Run ``action`` on the folder's store with the folder lock held; print what it says."""
+    from ..lock import FolderLock
+    from ..store import Store
+
+    store = Store(folder)
+    lock = FolderLock(store.root)
+    try:
+        lock.acquire()
+    except LockedError as exc:
+        print(f"ezpipe {command}: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        print(f"ezpipe {command}: {action(store)}")
+    finally:
+        lock.release()
+    return EXIT_OK
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    return _maintain(args.folder, "compact", lambda store: str(store.compact()))
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    return _maintain(
+        args.folder,
+        "migrate",
+        lambda store: f"{store.migrate(to=args.to)} entries now in the {args.to} layout",
+    )
 
 
 def _clean(view: folderview.FolderView, args: argparse.Namespace) -> int:
     names = list(args.steps)
     if args.failed:
         names += [s.name for s in view.steps if s.status in (Status.FAILED, Status.SKIPPED)]
-    unknown = [n for n in names if n not in view.by_name and not view.store.step_root(n).exists()]
+    stored = {name for name, _ in view.store.entries()}
+    unknown = [n for n in names if n not in view.by_name and n not in stored]
     if unknown:
         print(f"ezpipe clean: error: no step named {', '.join(unknown)}", file=sys.stderr)
         return EXIT_ERROR
