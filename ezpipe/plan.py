@@ -85,7 +85,8 @@ def reusable(plan: Plan, store: Store, index: int) -> StepRecord | None:
     cached = store.valid_record(step.name, step.key, fresh=False)  # a miss looks again
     if cached is not None and (
         cached.status == Status.PASSED
-        or (cached.status == Status.FAILED and plan.modes[index] == Mode.CACHED)
+        # a recorded failure is what the cache holds: reused, as exca does, unless retrying
+        or (cached.status == Status.FAILED and plan.modes[index] in (Mode.CACHED, Mode.READ_ONLY))
     ):
         return cached
     return None

@@ -48,3 +48,19 @@ def test_from_step_names_are_checked_with_suggestions(tmp_path: Path) -> None:
     assert plan.resolve_names(p.steps, ["b_1", "a"]) == [2, 0]
     with pytest.raises(DefinitionError, match=r"did you mean \['b_1'"):
         plan.resolve_names(p.steps, ["b1"])
+
+
+def test_read_only_reports_a_recorded_failure_as_that_failure(tmp_path: Path) -> None:
+    pipeline = Pipeline(tmp_path / "p", echo=False, progress=False)
+
+    @pipeline.step
+    def fails():
+        raise ArithmeticError("the recorded one")
+
+    step = fails()
+    pipeline.execute()
+    frame = pipeline.execute(mode="read-only").set_index("name")
+    assert frame.loc["fails", "cached"]  # the recorded failure, reused
+    assert "the recorded one" in frame.loc["fails", "error"]
+    assert "no cached result" not in frame.loc["fails", "error"]
+    assert step.status.label == "FAIL"
