@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,7 @@ class Store:
         self.paths = Layout(self.root)
         self._requested = layout
         self._backend: Backend | None = None
+        self._tentative: tuple[Backend, float] | None = None  # an empty folder's reader, briefly
         self._staged: tuple[str, str, bytes, str] | None = None  # write_result, then write_record
 
     # -- layout ---------------------------------------------------------------------------------
@@ -91,9 +93,14 @@ class Store:
         """The backend that reads: while an empty folder has no layout yet (a reader that
         started before the run's first write), look again at every read."""
         if self._backend is None:
+            tentative = self._tentative
+            if tentative is not None and time.monotonic() < tentative[1]:
+                return tentative[0]  # looked less than a second ago: a dry run asks 100,000 times
             layout, certain = self._detect()
             if not certain:
-                return self._make(layout)
+                backend = self._make(layout)
+                self._tentative = (backend, time.monotonic() + 1.0)
+                return backend
             self._backend = self._make(layout)
         return self._backend
 
