@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 from helpers import run_command
+
+from ezpipe.store import Store
 
 SCRIPT = """
 import os, sys
@@ -59,9 +60,8 @@ def test_fixing_the_failed_points_recomputes_only_them(tmp_path: Path) -> None:
     after = counts(seen)
     recomputed = sorted(name for name in after if after[name] != before.get(name, 0))
     assert recomputed == ["point_13", "point_18", "point_3", "point_8", "total"]
-    records = [json.loads(p.read_text()) for p in folder.glob("steps/point_1/*/record.json")]
-    adopted = [r for r in records if r.get("adopted_from")]
-    assert len(adopted) == 1 and adopted[0]["accepted"] == ["point"]
+    adopted = [r for r in Store(folder).records_of("point_1") if r.adopted_from]
+    assert len(adopted) == 1 and adopted[0].accepted == ["point"]
     assert "Pipeline Completed @" in fixed.stdout
 
 
