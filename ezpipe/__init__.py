@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .engine import preempt  # noqa: F401  (first: in a job script, note the stop signal at once)
+from .engine import fatal, preempt  # noqa: F401  (preempt first: a job notes its stop signal)
 from .errors import (
     CycleError,
     DefinitionError,
@@ -18,6 +18,7 @@ from .errors import (
     SchemaConflictError,
     SchemaMismatchError,
     StepFailedError,
+    StorageFullError,
     StoreError,
 )
 from .lookup import LookupHandle
@@ -27,6 +28,8 @@ from .steps import PlaceHolder, Step, StepFunction, as_pickle_step
 from .version import __version__
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+if fatal.launched():  # one of several ranks: an error raised while defining ends the job
+    fatal.install()
 
 __all__ = [
     "CycleError",
@@ -49,6 +52,7 @@ __all__ = [
     "StepFailedError",
     "StepFunction",
     "StepRecord",
+    "StorageFullError",
     "StoreError",
     "__version__",
     "as_pickle_step",

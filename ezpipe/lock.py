@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import LockedError
+from .errors import LockedError, StorageFullError, StoreError, is_storage_full
 from .store import LOCK_FILE, Store
 
 __all__ = ["LOCK_FILE", "FolderLock", "describe"]
@@ -41,6 +41,8 @@ def _holder() -> dict[str, Any]:
 
 
 def describe(info: dict[str, Any]) -> str:
+    if not info.get("pid"):  # a holder that could not write its name (a full disk, say)
+        return "a run that did not say who it is (the lock file is empty)"
     job = f", Slurm job {info['slurm_job']}" if info.get("slurm_job") else ""
     return (
         f"pid {info.get('pid')} on {info.get('host')} since {info.get('started')}{job} "
@@ -67,7 +69,11 @@ class FolderLock:
     def acquire(self) -> None:
         if self._fd is not None:
             return
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            kind = StorageFullError if is_storage_full(exc) else StoreError
+            raise kind(f"cannot create the lock file {self.path}: {exc.strerror}") from exc
         deadline = time.monotonic() + self.timeout
         try:
             while True:
@@ -79,7 +85,7 @@ class FolderLock:
                         raise LockedError(
                             f"another run is using {self.path.parent}: "
                             f"{describe(self.read_holder())}. Wait for it to end, or pass "
-                            "lock_timeout=SECONDS to wait for it."
+                            "lock_timeout=SECONDS (ezpipe run/clean --lock-timeout) to wait."
                         ) from None
                     time.sleep(self.poll)
                 except OSError as exc:
@@ -101,8 +107,14 @@ class FolderLock:
                 "taking over the lock of a run that ended without releasing it: %s",
                 describe(previous),
             )
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(_holder()).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(_holder()).encode(), 0)
+        except OSError as exc:  # a full disk: let go of the lock, never keep it unnamed
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            kind = StorageFullError if is_storage_full(exc) else StoreError
+            raise kind(f"cannot write the lock file {self.path}: {exc.strerror}") from exc
         self._fd = fd
 
     def release(self) -> None:

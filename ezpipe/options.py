@@ -46,6 +46,7 @@ ENV: dict[str, EnvVar] = {
         EnvVar("EZPIPE_MODE", "mode", "cache mode of the run"),
         EnvVar("EZPIPE_TEE_OUTPUT", "bool", "echo each step's output, prefixed, to the job"),
         EnvVar("EZPIPE_PROGRESS", "progress", "bar, lines or off"),
+        EnvVar("EZPIPE_LOCK_TIMEOUT", "float", "seconds to wait for another run's folder lock"),
         EnvVar("EZPIPE_PROGRESS_INTERVAL", "float", "seconds between progress lines"),
         EnvVar("EZPIPE_LOG_LEVEL", "str", "level of the ezpipe logger (WARNING)"),
         EnvVar("EZPIPE_MPI", "bool", "0: never use MPI, run in-process"),
@@ -158,6 +159,7 @@ class RunOptions:
             max_concurrent=env("EZPIPE_MAX_CONCURRENT", environ),
             tee_output=env("EZPIPE_TEE_OUTPUT", environ),
             progress=env("EZPIPE_PROGRESS", environ),
+            lock_timeout=env("EZPIPE_LOCK_TIMEOUT", environ),
         )
 
     def steering(self) -> dict[str, Any]:
@@ -181,6 +183,7 @@ def steering_environment(
     mode: str | None = None,
     tee_output: bool | None = None,
     progress: str | None = None,
+    lock_timeout: float | None = None,
 ) -> dict[str, str]:
     """The variables through which ``ezpipe run`` passes its options to the script."""
     out: dict[str, str] = {}
@@ -198,4 +201,6 @@ def steering_environment(
         out["EZPIPE_TEE_OUTPUT"] = "1" if tee_output else "0"
     if progress is not None:
         out["EZPIPE_PROGRESS"] = progress
+    if lock_timeout is not None:
+        out["EZPIPE_LOCK_TIMEOUT"] = repr(float(lock_timeout))
     return out

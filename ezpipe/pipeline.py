@@ -10,13 +10,21 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, overload
 
 import pandas as pd
 
 from . import graph as graph_mod
 from .engine.comm import Comm, root_call, world
-from .errors import ResultNotAvailableError, SchemaConflictError, SchemaMismatchError, StoreError
+from .errors import (
+    ResultNotAvailableError,
+    SchemaConflictError,
+    SchemaMismatchError,
+    StorageFullError,
+    StoreError,
+    is_storage_full,
+)
 from .graph import FrozenGraph
 from .lock import FolderLock
 from .lookup import LookupHandle
@@ -91,6 +99,7 @@ class Pipeline:
         self.registry = StepRegistry(self)
         self._comm = comm
         self._frozen: FrozenGraph | None = None
+        self._agreed: FrozenGraph | None = None  # the frozen graph every rank agreed on
         self._schema_written = False
         self._statuses: list[Status] | None = None
         self._last_plan: Plan | None = None
@@ -183,21 +192,63 @@ class Pipeline:
     def phases(self) -> list[list[Step]]:
         return [[self.steps[i] for i in phase] for phase in self.freeze().phases]
 
-    def initialize_schema(self) -> FrozenGraph:
-        """Freeze the steps, check every rank built the same pipeline, write ``pipeline.schema``."""
-        frozen = self.freeze()
+    def initialize_schema(self, *, keep_lock: bool = False) -> FrozenGraph:
+        """Freeze the steps, check every rank built the same pipeline, write ``pipeline.schema``.
+
+        The folder lock it takes is released again unless ``keep_lock`` (what
+        ``execute()`` asks for, and releases when it ends).
+        """
+        frozen = self.freeze_together()
         if self._schema_written:
             return frozen
-        self.check_ranks_agree(frozen)
         root_call(self.comm, lambda: self._write_schema(frozen))
         self._schema_written = True
+        if not keep_lock:
+            self.release()
+        return frozen
+
+    def freeze_together(self) -> FrozenGraph:
+        """Freeze on every rank, then agree (a collective): a rank that could not freeze, or
+        froze another pipeline, makes every rank raise the same error instead of one rank
+        leaving while the others wait for it."""
+        if self._agreed is not None and self._agreed is self._frozen:
+            return self._agreed
+        failure: Exception | None = None
+        try:
+            frozen: FrozenGraph | None = self.freeze()
+        except Exception as exc:  # every rank hears of it below
+            failure, frozen = exc, None
+        comm = self.comm
+        configure_logging(comm.rank, comm.size)
+        said = None if failure is None else f"{type(failure).__name__}: {failure}"
+        views = comm.allgather((said, None if frozen is None else frozen.schema_hash))
+        failed = {rank: text for rank, (text, _) in enumerate(views) if text is not None}
+        if failed:
+            if failure is not None and len(failed) == comm.size and len(set(failed.values())) == 1:
+                raise failure  # the same error on every rank: the definition itself is wrong
+            rank, text = next(iter(failed.items()))
+            raise SchemaMismatchError(
+                f"rank {rank} could not freeze the pipeline ({text}) while ranks "
+                f"{[r for r in range(comm.size) if r not in failed]} could"
+                f"{'' if len(failed) == 1 else f'; ranks {sorted(failed)} failed'}: every rank "
+                "must define the same steps with the same arguments"
+            ) from failure
+        assert frozen is not None
+        self._check_hashes([h for _, h in views])
+        self._agreed = frozen
         return frozen
 
     def check_ranks_agree(self, frozen: FrozenGraph) -> None:
         """Every rank compares its schema hash with the others' (a collective)."""
+        if self._agreed is frozen:
+            return
         comm = self.comm
         configure_logging(comm.rank, comm.size)
-        hashes = comm.allgather(frozen.schema_hash)
+        self._check_hashes(comm.allgather(frozen.schema_hash))
+        self._agreed = frozen
+
+    @staticmethod
+    def _check_hashes(hashes: Sequence[str | None]) -> None:
         if len(set(hashes)) > 1:
             differ = [r for r, h in enumerate(hashes) if h != hashes[0]]
             raise SchemaMismatchError(
@@ -208,15 +259,24 @@ class Pipeline:
 
     def _write_schema(self, frozen: FrozenGraph) -> None:
         self.store.create()
-        self._lock.acquire()  # held until execute() ends, or this process does
+        self._lock.timeout = self.options.with_environment().lock_timeout  # --lock-timeout
+        self._lock.acquire()  # held until execute() ends (initialize_schema: until it ends)
         try:
             if self.options.strict:
                 self._check_same_schema(frozen)
             document = graph_mod.schema_document(self.name, self.folder, self.steps, frozen)
-            self.store.write_text(self.store.schema_path, graph_mod.dumps_schema(document))
+            self._write_named(self.store.schema_path, graph_mod.dumps_schema(document))
         except BaseException:
             self._lock.release()
             raise
+
+    def _write_named(self, path: Path, text: str) -> None:
+        """Write a file; a failure names the path (a full disk says so)."""
+        try:
+            self.store.write_text(path, text)
+        except OSError as exc:
+            kind = StorageFullError if is_storage_full(exc) else StoreError
+            raise kind(f"cannot write {path}: {exc.strerror or exc}") from exc
 
     def _check_same_schema(self, frozen: FrozenGraph) -> None:
         path = self.store.schema_path

@@ -122,7 +122,9 @@ class StepOutcome:
 
     ``rank`` and ``host`` say where the result was computed; ``cached`` says
     that this run reused it instead. ``interrupted``: a stop signal cut the step
-    short, so it has no record and a rerun computes it.
+    short, so it has no record and a rerun computes it. ``storage_error``: ezpipe
+    could not store the result or record (a full disk, a quota): not the step's
+    failure, nothing is recorded, and the run stops starting steps.
     """
 
     status: Status
@@ -135,6 +137,7 @@ class StepOutcome:
     error: str | None = None
     skipped_because: str | None = None
     interrupted: bool = False
+    storage_error: str | None = None  # ezpipe could not store it (a full disk): not recorded
 
 
 WORDS = ("Completed", "Failed", "Interrupted", "Incomplete")

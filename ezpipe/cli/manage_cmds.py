@@ -11,7 +11,7 @@ from ..errors import LockedError
 from ..lock import FolderLock
 from ..records import Status
 from ..store import STEPS_DIR
-from . import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, add_folder
+from . import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_USAGE, add_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,12 +28,22 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--downstream", action="store_true", help="also every step that depends on STEP")
     p.add_argument("--failed", action="store_true", help="the steps that failed or were skipped")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="wait up to SECONDS for a run on the folder to end (default: fail at once)",
+    )
     p.set_defaults(handler=cmd_clean)
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
     view = folderview.load(args.folder)
-    lock = FolderLock(view.store.root)
+    if not args.lock_timeout >= 0:
+        print("ezpipe clean: error: --lock-timeout must be >= 0 seconds", file=sys.stderr)
+        return EXIT_USAGE
+    lock = FolderLock(view.store.root, timeout=args.lock_timeout)
     try:
         lock.acquire()  # a run anywhere (another host too) holds it while it writes
     except LockedError as exc:

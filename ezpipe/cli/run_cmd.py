@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .. import runlog
+from ..errors import EXIT_CTRL_C, LockedError
 from ..options import env, steering_environment
 from ..records import Mode
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
@@ -68,6 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="steps' output goes to their log files only, not to the job output",
     )
     p.add_argument(
+        "--lock-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="wait up to SECONDS for another run on the same folder to end (default: fail at once)",
+    )
+    p.add_argument(
         "--mpiexec",
         metavar="PATH",
         help=f"the MPI launcher (default: ${ENV_MPIEXEC}, else the one beside this Python, "
@@ -95,6 +102,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.np < 1 or (args.max_concurrent is not None and args.max_concurrent < 1):
         print("ezpipe run: error: -n and --max-concurrent must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    if args.lock_timeout is not None and not args.lock_timeout >= 0:
+        print("ezpipe run: error: --lock-timeout must be >= 0 seconds", file=sys.stderr)
+        return EXIT_USAGE
     # the ranks' own stderr is a pipe under mpiexec: a terminal here still gets the bar
     bar = sys.stderr.isatty() and env("EZPIPE_PROGRESS") is None
     variables = steering_environment(
@@ -105,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         mode=args.mode,
         tee_output=False if args.no_tee else None,
         progress="bar" if bar else None,
+        lock_timeout=args.lock_timeout,
     )
     with tempfile.TemporaryDirectory(prefix="ezpipe-run-") as tmp:
         variables["EZPIPE_RUN_REPORT"] = os.path.join(tmp, "notes.jsonl")
@@ -126,6 +137,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _exit_code(code: int, notes: list[dict[str, object]]) -> int:
+    if code in (EXIT_CTRL_C, -signal.SIGINT):
+        print("ezpipe run: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_CTRL_C
     if code != 0:
         print(f"ezpipe run: the script exited with status {code}", file=sys.stderr)
         return EXIT_ERROR
@@ -169,6 +183,11 @@ def _run_in_process(script: Path, script_args: list[str], variables: dict[str, s
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    except KeyboardInterrupt:
+        return EXIT_CTRL_C
+    except LockedError as exc:  # another run holds the folder: one line, not a traceback
+        print(f"ezpipe run: error: {exc}", file=sys.stderr)
+        return 1
     except Exception:
         traceback.print_exc()
         return 1

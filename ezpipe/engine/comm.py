@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..errors import LaunchError
 from ..options import env
+from . import fatal
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -273,6 +274,7 @@ def world() -> Comm:
     check_launch(comm.size)
     if comm.size == 1:
         return LocalComm()
+    fatal.install()  # an uncaught error on one rank ends the job instead of leaving it waiting
     if not comm.threaded:
         log.warning("MPI provides no thread support: rank 0 will coordinate without computing")
     return comm

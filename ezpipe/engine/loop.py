@@ -33,6 +33,7 @@ class RunOutcome:
     statuses: list[Status]
     outcomes: Sequence[StepOutcome | None] = field(default_factory=list)  # rank 0 only
     interrupted: bool = False  # rank 0 only: a worker's step was cut short by a stop signal
+    storage_error: str | None = None  # rank 0 only: a full disk stopped the run
     started: float = 0.0
     ended: float = 0.0
 
@@ -97,11 +98,12 @@ def run(
     else:
         work(executor, CommChannel(comm))
     outcomes: Sequence[StepOutcome | None] = []
-    interrupted = False
+    interrupted, storage_error = False, None
     if coordinator is not None:
         outcomes, interrupted = coordinator.outcomes, coordinator.interrupted
+        storage_error = coordinator.storage_error
     statuses = comm.bcast([Status.NOT_RUN if o is None else o.status for o in outcomes])
-    return RunOutcome(statuses, outcomes, interrupted, started, time.time())
+    return RunOutcome(statuses, outcomes, interrupted, storage_error, started, time.time())
 
 
 def _run_rank0(coordinator: Coordinator, executor: StepExecutor, comm: Comm) -> None:
