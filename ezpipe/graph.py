@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import networkx as nx
 
-from .errors import CycleError
-from .keys import StepRef, function_fingerprint, step_key
+from .errors import CycleError, DefinitionError
+from .keys import StepRef, function_fingerprint, hash_value, step_key
 from .steps import Step, substitute
 
 REPR_LIMIT = 200
@@ -74,14 +74,40 @@ def assign_keys(steps: Sequence[Step], order: Sequence[int]) -> None:
         arguments = step.bound
         if step.upstream:
             arguments = substitute(arguments, lambda s: StepRef(s.key))
-        step.key = step_key(
-            function_fingerprint(definition.func),
-            arguments,
-            # every upstream key, also those whose argument exclude_from_key leaves out
-            (steps[d].key for d in step.dependencies),
-            definition.version,
-            definition.exclude_from_key,
-        )
+        try:
+            step.key = step_key(
+                function_fingerprint(definition.func),
+                arguments,
+                # every upstream key, also those whose argument exclude_from_key leaves out
+                (steps[d].key for d in step.dependencies),
+                definition.version,
+                definition.exclude_from_key,
+            )
+        except Exception as exc:
+            raise unhashable(step, arguments, exc) from exc
+
+
+def unhashable(step: Step, arguments: dict[str, Any], exc: Exception) -> DefinitionError:
+    """The error for an argument the content key cannot hash (a lock, an open file):
+    it names the step and the parameter, and the way out."""
+    excluded = set(step.definition.exclude_from_key)
+    for parameter, value in arguments.items():
+        if parameter in excluded:
+            continue
+        try:
+            hash_value(value)
+        except Exception as error:
+            return DefinitionError(
+                f"argument {parameter!r} of step {step.name!r} ({step.function_name}) cannot "
+                f"be hashed into the step's cache key: {type(error).__name__}: {error}. If it "
+                f"cannot change the result, leave it out of the key with "
+                f"exclude_from_key=[{parameter!r}] in the step's decorator; else pass a "
+                "picklable value (a path, the settings) and build the object inside the step"
+            )
+    return DefinitionError(
+        f"the cache key of step {step.name!r} ({step.function_name}) cannot be computed: "
+        f"{type(exc).__name__}: {exc}"
+    )
 
 
 def freeze(steps: Sequence[Step]) -> FrozenGraph:
