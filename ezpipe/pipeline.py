@@ -16,6 +16,7 @@ from typing import Any, overload
 import pandas as pd
 
 from . import graph as graph_mod
+from . import trust
 from .engine.comm import Comm, root_call, world
 from .errors import (
     ResultNotAvailableError,
@@ -259,6 +260,7 @@ class Pipeline:
 
     def _write_schema(self, frozen: FrozenGraph) -> None:
         self.store.create()
+        trust.warn_if_open(self.store.root)
         self._lock.timeout = self.options.with_environment().lock_timeout  # --lock-timeout
         self._lock.acquire()  # held until execute() ends (initialize_schema: until it ends)
         try:
@@ -368,6 +370,7 @@ class Pipeline:
         """The step's result, loaded from the cache; a clear error when there is none."""
         target = self.registry.resolve(step)
         self.freeze()
+        trust.warn_if_open(self.store.root)  # loading a pickle runs code: who could write it?
         try:
             return self.store.load_result(target.name, target.key)
         except ResultNotAvailableError as exc:

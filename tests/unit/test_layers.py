@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "ezpipe"
 LAYERS: list[set[str]] = [
     {"version", "errors", "records", "options", "events"},  # vocabulary
     {"names", "steps", "keys", "graph"},  # definition
-    {"store", "lock", "runlog", "plan", "folderview", "slurm"},  # storage, policy, backends
+    {"store", "lock", "runlog", "plan", "folderview", "slurm", "trust"},  # storage, policy
     {"engine", "observe"},  # execution and its observers, unaware of each other
     {"session", "lookup", "pipeline", "config", "reader"},  # the user's side
     {"cli", "__main__", "__init__"},  # the command line; the package's re-exports
