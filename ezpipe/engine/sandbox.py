@@ -216,18 +216,20 @@ class StepExecutor:
         except Exception as write_error:
             log.error("could not write the failure record of %r: %s", step.name, write_error)
             if is_storage_full(write_error):  # the failure stands; the run starts nothing more
-                self.storage_error = self._full_message(write_error, "failure record")
+                self.storage_error = self._full_message(write_error, "failure record", step)
                 self.observer.step_failed(step.name, self.rank, message)
                 return dataclasses.replace(record.outcome(), storage_error=self.storage_error)
         self.observer.step_failed(step.name, self.rank, message)
         return record.outcome()
 
     # -- a full disk: not the step's failure ---------------------------------------------------
-    def _full_message(self, exc: OSError, what: str) -> str:
-        where = exc.filename or self.store.root
+    def _full_message(self, exc: OSError, what: str, step: Step) -> str:
+        store = self.store
+        path = store.result_path if what == "result" else store.record_path
+        where = exc.filename or path(step.name, step.key)
         return (
-            f"the file system is full or over quota ({exc.strerror}) at {where}: could not "
-            f"store a step's {what}"
+            f"the file system is full or over quota ({exc.strerror}): could not store the "
+            f"{what} of step {step.name!r} at {where}"
         )
 
     def _unstored(self, step: Step, start: float, exc: OSError, what: str) -> StepOutcome:
@@ -235,7 +237,7 @@ class StepExecutor:
         (an old record is removed), so the same command computes the step again later."""
         with contextlib.suppress(OSError):
             os.unlink(self.store.record_path(step.name, step.key))
-        self.storage_error = self._full_message(exc, what)
+        self.storage_error = self._full_message(exc, what, step)
         message = f"not stored, left for a rerun: {self.storage_error}"
         self.observer.step_failed(step.name, self.rank, message)
         end = time.time()

@@ -54,7 +54,7 @@ def total(values):
 
 scaled = [scale(load(i, opts.threads), opts.scale, i) for i in range(opts.n)]
 result = total(scaled)
-pipeline.initialize_schema()
+pipeline.initialize_schema(keep_lock=opts.hold > 0)
 time.sleep(opts.hold)  # holds the folder lock: lets tests start a second run meanwhile
 pipeline.execute(mode=opts.mode)
 if pipeline.comm.rank == 0:
