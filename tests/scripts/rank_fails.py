@@ -4,7 +4,8 @@ python rank_fails.py FOLDER WHERE RANK STAMP
 
 WHERE: ``define`` (a name collision on RANK only, raised at module level),
 ``freeze`` (a cycle on RANK only: every rank must raise the same error),
-``after`` (RANK raises between collectives, after a run). STAMP: file where the
+``after`` (RANK raises between collectives, after a run), ``everyone`` (a cycle
+on every rank: one error, printed once). STAMP: file where the
 failing rank writes the time it raised, so the test can time the end of the job.
 """
 
@@ -34,9 +35,10 @@ steps += [work(i, steps[-1]) for i in (1, 2)]
 if where == "define" and rank == bad:
     mark()
     work(1)  # DuplicateStepNameError on this rank only
-if where == "freeze" and rank == bad:
-    steps[0].depends_on(steps[2])  # a cycle on this rank only
-    mark()
+if (where == "freeze" and rank == bad) or where == "everyone":
+    steps[0].depends_on(steps[2])  # a cycle on this rank only (on all for "everyone")
+    if rank == bad:
+        mark()
 pipeline.execute()
 print(f"RAN on rank {pipeline.comm.rank}", flush=True)
 if where == "after":
