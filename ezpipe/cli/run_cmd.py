@@ -137,8 +137,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _exit_code(code: int, notes: list[dict[str, object]]) -> int:
-    if code in (EXIT_CTRL_C, -signal.SIGINT):
-        print("ezpipe run: interrupted (Ctrl-C)", file=sys.stderr)
+    if code in (EXIT_CTRL_C, -signal.SIGINT):  # the script said so already when it could
+        if code != EXIT_CTRL_C:
+            print("ezpipe run: interrupted (Ctrl-C)", file=sys.stderr)
         return EXIT_CTRL_C
     if code != 0:
         print(f"ezpipe run: the script exited with status {code}", file=sys.stderr)
