@@ -254,8 +254,12 @@ def substitute(value: Any, result_of: Callable[[Step], Any]) -> Any:
     return value
 
 
+def _short(func: Callable[..., Any]) -> str:
+    return callable_name(func).rsplit(".", 1)[-1]  # "load", not "main.<locals>.load"
+
+
 def _uncalled_hint(value: Any) -> str:
-    name = callable_name(value.func) if isinstance(value, StepFunction) else None
+    name = _short(value.func) if isinstance(value, StepFunction) else None
     return f" ({name} is a step function itself: did you mean {name}(...)?)" if name else ""
 
 
@@ -269,7 +273,7 @@ def _dependency_list(depends_on: Any, owner: str) -> list[Step]:
     for dep, step in zip(depends_on, steps, strict=True):
         if step is None:
             raise DefinitionError(
-                f"depends_on of {owner} takes a step or a list of steps, got "
+                f"depends_on of {owner} takes steps (one, or a list of them), got "
                 f"{type(dep).__name__} {dep!r}{_uncalled_hint(dep)}"
             )
     return steps  # type: ignore[return-value]
@@ -339,9 +343,9 @@ class StepFunction:
         for parameter, value in bound.arguments.items():
             uncalled = find_step_function(value)
             if uncalled is not None:
-                other = callable_name(uncalled.func)
+                other = _short(uncalled.func)
                 raise DefinitionError(
-                    f"argument {parameter!r} of {callable_name(self.func)} is the step function "
+                    f"argument {parameter!r} of {_short(self.func)} is the step function "
                     f"{other} itself: did you mean {other}(...)?"
                 )
         found: dict[int, Step] = {}

@@ -56,9 +56,11 @@ def _from_environment(names: tuple[str, ...], environ: Mapping[str, str]) -> int
     return None
 
 
-def rank_and_size(environ: Mapping[str, str] = os.environ) -> tuple[int, int]:
-    """This process's rank and the job's size: from MPI when joined, else the launcher's."""
-    mpi = _mpi()
+def rank_and_size(environ: Mapping[str, str] | None = None) -> tuple[int, int]:
+    """This process's rank and the job's size: from MPI when joined, else the launcher's
+    (only the launcher's when ``environ`` is given)."""
+    mpi = _mpi() if environ is None else None
+    environ = os.environ if environ is None else environ
     if mpi is not None:
         world = mpi.COMM_WORLD  # type: ignore[attr-defined]
         return world.Get_rank(), world.Get_size()
@@ -68,7 +70,7 @@ def rank_and_size(environ: Mapping[str, str] = os.environ) -> tuple[int, int]:
     )
 
 
-def launched(environ: Mapping[str, str] = os.environ) -> bool:
+def launched(environ: Mapping[str, str] | None = None) -> bool:
     """Whether this process is one of several tasks of a launcher (and MPI is not off)."""
     try:
         if env("EZPIPE_MPI", environ) is False:
