@@ -171,12 +171,16 @@ class Store:
         """The step's record, or None when missing or unreadable (with a warning)."""
         path = self.record_path(name, key)
         try:
-            return StepRecord.model_validate_json(path.read_bytes())
+            record = StepRecord.model_validate_json(path.read_bytes())
         except FileNotFoundError:
             return None
         except (OSError, ValidationError, ValueError) as exc:
             log.warning("ignoring unreadable step record %s: %s", path, exc)
             return None
+        if record.name != name or record.key[: len(key)] != key:  # copied from another entry
+            log.warning("ignoring step record %s: it describes another step or key", path)
+            return None
+        return record
 
     def write_run_record(self, record: RunRecord) -> None:
         self.write_text(self.run_path, record.model_dump_json(indent=1))
