@@ -119,8 +119,10 @@ def test_one_rank_killed_alone_ends_the_job(tmp_path: Path, victim: int) -> None
         killed = time.monotonic()
         os.kill(victim_pid, signal.SIGKILL)
         proc.wait(timeout=30)
-        assert time.monotonic() - killed < 5
+        took = time.monotonic() - killed
+        assert took < 5, took
         assert proc.returncode != 0
+        print(f"rank {victim} killed alone: the job ended {took:.2f} s later")
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -128,3 +129,15 @@ def test_a_failing_job_is_not_resubmitted(slurm_env, tmp_path):
     (line,) = (tmp_path / "ezpipe-jobs" / "fails.sbatch.jobs").read_text().splitlines()
     assert line.split()[1:] == ["3", "-"]
     assert "resubmitted" not in done.stdout
+
+
+def test_a_rank_failing_alone_under_srun_ends_the_job(slurm_env, tmp_path):
+    stamp = tmp_path / "stamp"
+    script = str(ROOT / "tests" / "scripts" / "rank_fails.py")
+    args = [str(tmp_path / "out"), "define", "1", str(stamp)]
+    done = run_command(["srun", "--mpi=pmi2", "-n", "3", PY, script, *args], env=slurm_env)
+    ended = time.time()
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert output.count("DuplicateStepNameError: two steps are named 'work1'") == 1, output
+    assert ended - float(stamp.read_text()) < 5  # MPI_Abort ends the step: nobody waits
