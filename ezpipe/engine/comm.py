@@ -184,6 +184,7 @@ class MPIComm:
     def abort(self, message: str, code: int = 1) -> None:
         sys.stderr.write(f"ezpipe: fatal on MPI rank {self.rank}: {message}\n")
         sys.stderr.flush()
+        time.sleep(fatal.FORWARD)  # let the launcher relay the message before the abort
         self.comm.Abort(code)
 
     def create_group(self, ranks: Sequence[int]) -> MPIComm:

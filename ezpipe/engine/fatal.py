@@ -30,6 +30,7 @@ from ..errors import EXIT_CTRL_C, LockedError, StoreError
 from ..options import env
 
 GRACE = 1.0  # seconds a rank other than 0 waits before printing: rank 0 may be ending the job
+FORWARD = 0.3  # seconds between printing and aborting: the launcher forwards what was printed
 RANK_VARS = ("PMI_RANK", "PMIX_RANK", "OMPI_COMM_WORLD_RANK", "SLURM_PROCID")
 SIZE_VARS = ("PMI_SIZE", "PMIX_SIZE", "OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS")
 INTERRUPTED = "ezpipe: interrupted (Ctrl-C): stopped; run the same command again to resume\n"
@@ -115,6 +116,7 @@ def hook(kind: type[BaseException], value: BaseException, trace: TracebackType |
     except Exception:
         text = f"ezpipe: rank {rank} failed with {kind.__name__}, ending the job\n"
     _write(text)
+    time.sleep(FORWARD)  # an abort at once can kill the launcher's relay before it has read it
     end(1)
 
 
