@@ -15,12 +15,13 @@ SLURM_LOCAL := tests/slurm/local
 DEMO_DIR ?= $(CURDIR)/.demo
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: help venv demo test test-tools test-serial test-mpi test-slurm lint format bench clean
+.PHONY: help venv demo test test-tools test-serial test-mpi test-slurm chaos lint format bench clean
 
 help:
 	@echo "make demo    set up .venv and run examples/demo.py under mpiexec -n $(NP)"
 	@echo "make test    set up .venv and run the serial, MPI and real-Slurm test suites"
 	@echo "make test-slurm  start the local Slurm (root), run tests/slurm, stop it"
+	@echo "make chaos   the whole fault-injection suite in tests/chaos (make test runs its fast part)"
 	@echo "make lint    ruff check and format check;  make format  to fix"
 	@echo "make bench   run the benchmarks in benchmarks/"
 
@@ -60,6 +61,11 @@ test-serial: $(STAMP) test-tools
 test-mpi: $(STAMP)
 	timeout 900 $(BIN)/mpiexec -n 4 $(PY) -m pytest --with-mpi -m mpi tests/mpi \
 		-p no:cacheprovider -o timeout_method=thread --timeout=300 -q
+
+# The fault-injection suite (kills, damaged entries, rank-divergent errors, a tiny full
+# file system: root mounts a tmpfs). Its fast cases also run in test-serial.
+chaos: $(STAMP)
+	CHAOS_FULL=1 timeout 1800 $(PY) -m pytest tests/chaos -p no:cacheprovider -q --durations=10
 
 # The session fixture in tests/slurm/conftest.py takes a machine-wide lock, starts the
 # cluster ($(SLURM_LOCAL)/start-local-slurm.sh) and stops it at the end; the trap stops it too

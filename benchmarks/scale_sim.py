@@ -48,7 +48,7 @@ def define_and_freeze(n: int) -> tuple[float, float, float]:
     """(define s, freeze s, dry-run s) of an n-step sweep, on a new folder."""
     from ezpipe.plan import Plan, dry_run_rows
 
-    folder = tempfile.mkdtemp(prefix="ezscale-")
+    folder = str(Path(tempfile.mkdtemp(prefix="ezscale-")) / "new")  # a folder not made yet
     gc.collect()
     start = time.perf_counter()
     pipeline = sweep(n, folder)

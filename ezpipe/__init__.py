@@ -10,7 +10,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Any
 
-from .engine import preempt  # noqa: F401  (first: in a job script, note the stop signal at once)
+from .engine import fatal, preempt  # noqa: F401  (preempt first: a job notes its stop signal)
 from .version import __version__
 
 # Every other name is imported on first use (PEP 562): `ezpipe --help` and `ezpipe status`
@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
             "SchemaMismatchError",
             "SkippedStepWarning",
             "StepFailedError",
+            "StorageFullError",
             "StoreError",
             "UnrecognizedStepWarning",
         ),
@@ -57,6 +58,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
+if fatal.launched():  # one of several ranks: an error raised while defining ends the job
+    fatal.install()
 
 __all__ = [
     "CycleError",
@@ -86,6 +89,7 @@ __all__ = [
     "StepFailedError",
     "StepFunction",
     "StepRecord",
+    "StorageFullError",
     "StoreError",
     "UnrecognizedStepWarning",
     "__version__",
@@ -129,6 +133,7 @@ if TYPE_CHECKING:
         SchemaMismatchError,
         SkippedStepWarning,
         StepFailedError,
+        StorageFullError,
         StoreError,
         UnrecognizedStepWarning,
     )

@@ -7,6 +7,7 @@ that knows nothing about ezpipe still handles them sensibly.
 
 from __future__ import annotations
 
+import errno
 import warnings
 
 
@@ -99,6 +100,22 @@ class StoreError(EzpipeError, OSError):
     """The cache folder cannot be used (unwritable, locked, corrupt beyond repair)."""
 
 
+class StorageFullError(StoreError):
+    """The file system holding the pipeline folder is full or over quota (ENOSPC, EDQUOT).
+
+    Not a failure of any step: what could not be stored is not recorded, so the
+    same command, run again once there is space, computes it.
+    """
+
+
+FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def is_storage_full(exc: BaseException) -> bool:
+    """Whether ``exc`` says the disk or the quota is full."""
+    return isinstance(exc, OSError) and exc.errno in FULL_ERRNOS
+
+
 class LockedError(StoreError):
     """Another live run holds the pipeline folder's lock."""
 
@@ -115,6 +132,25 @@ class JobInterrupted(SystemExit):
 
     def __init__(self, message: str) -> None:
         super().__init__(EXIT_INTERRUPTED)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+EXIT_CTRL_C = 130  # 128 + SIGINT, what a shell reports for a program ended by Ctrl-C
+
+
+class RunCancelled(SystemExit, KeyboardInterrupt):
+    """Ctrl-C stopped ``execute()``: reported in one line, not as a crash.
+
+    A ``SystemExit`` with status 130, so an uncaught one ends the script without
+    a traceback; still a ``KeyboardInterrupt``, so code that catches Ctrl-C
+    catches it. Nothing is recorded for the steps it cut short: a rerun computes them.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(EXIT_CTRL_C)
         self.message = message
 
     def __str__(self) -> str:

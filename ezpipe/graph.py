@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import networkx as nx
 
-from .errors import CycleError
-from .keys import StepRef, compact_parts, key_session, step_key_and_manifest
+from .errors import CycleError, DefinitionError
+from .keys import StepRef, compact_parts, hash_value, key_session, step_key_and_manifest
 from .steps import Step, substitute
 
 REPR_LIMIT = 200
@@ -79,18 +79,44 @@ def assign_keys(steps: Sequence[Step], order: Sequence[int]) -> list[str]:
         if step.upstream:
             arguments = substitute(arguments, lambda s: StepRef(s.key, s.name))
         deps = step.dependencies  # every upstream key, also those exclude_from_key leaves out
-        step.key, step.manifest, warnings = step_key_and_manifest(
-            definition.func,
-            arguments,
-            [steps[d].key for d in deps],
-            definition.version,
-            definition.exclude_from_key,
-            upstream_names=[steps[d].name for d in deps],
-            step_name=step.name,
-        )
+        try:
+            step.key, step.manifest, warnings = step_key_and_manifest(
+                definition.func,
+                arguments,
+                [steps[d].key for d in deps],
+                definition.version,
+                definition.exclude_from_key,
+                upstream_names=[steps[d].name for d in deps],
+                step_name=step.name,
+            )
+        except Exception as exc:
+            raise unhashable(step, arguments, exc) from exc
         for warning in warnings:
             warned.setdefault((id(definition), warning.name), warning.message(step.name))
     return list(warned.values())
+
+
+def unhashable(step: Step, arguments: dict[str, Any], exc: Exception) -> DefinitionError:
+    """The error for an argument the content key cannot hash (a lock, an open file):
+    it names the step and the parameter, and the way out."""
+    excluded = set(step.definition.exclude_from_key)
+    for parameter, value in arguments.items():
+        if parameter in excluded:
+            continue
+        try:
+            hash_value(value)
+        except Exception as error:
+            return DefinitionError(
+                f"argument {parameter!r} of step {step.name!r} ({step.function_name}) cannot "
+                f"be hashed into the step's cache key: {type(error).__name__}: {error}. If it "
+                f"cannot change the result, leave it out of the key with "
+                f"exclude_from_key=[{parameter!r}] in the step's decorator; else pass a "
+                "picklable value (a path, the settings) and build the object inside the step"
+            )
+    return DefinitionError(
+        f"the cache key of step {step.name!r} ({step.function_name}) cannot be computed: "
+        f"{type(exc).__name__}: {exc}"
+    )
 
 
 def freeze(steps: Sequence[Step]) -> FrozenGraph:

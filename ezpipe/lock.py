@@ -31,7 +31,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .errors import LockedError
+from .errors import LockedError, StorageFullError, StoreError, is_storage_full
 from .options import env
 from .store import LOCK_FILE, Store
 from .store.layout import write_atomic
@@ -57,6 +57,8 @@ def _holder() -> dict[str, Any]:
 
 
 def describe(info: dict[str, Any]) -> str:
+    if not info.get("pid"):  # a holder that could not write its name (a full disk, say)
+        return "a run that did not say who it is (the lock file is empty)"
     job = f", Slurm job {info['slurm_job']}" if info.get("slurm_job") else ""
     return (
         f"pid {info.get('pid')} on {info.get('host')} since {info.get('started')}{job} "
@@ -119,7 +121,7 @@ class FolderLock:
     def _locked(self, info: dict[str, Any]) -> LockedError:
         return LockedError(
             f"another run is using {self.path.parent}: {describe(info)}. Wait for it to end, "
-            "or pass lock_timeout=SECONDS to wait for it."
+            "or pass lock_timeout=SECONDS (ezpipe run/clean --lock-timeout) to wait."
         )
 
     def acquire(self) -> None:
@@ -137,7 +139,11 @@ class FolderLock:
 
     def _try_acquire(self) -> None:
         """Take the lock now or raise :class:`LockedError`."""
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            kind = StorageFullError if is_storage_full(exc) else StoreError
+            raise kind(f"cannot create the lock file {self.path}: {exc.strerror}") from exc
         flocked = False
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -166,8 +172,14 @@ class FolderLock:
                 describe(previous),
             )
         if flocked:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, json.dumps(_holder()).encode(), 0)
+            try:
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, json.dumps(_holder()).encode(), 0)
+            except OSError as exc:  # a full disk: let go of the lock, never keep it unnamed
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+                kind = StorageFullError if is_storage_full(exc) else StoreError
+                raise kind(f"cannot write the lock file {self.path}: {exc.strerror}") from exc
         self._fd = fd
 
     # -- lease ----------------------------------------------------------------------------------

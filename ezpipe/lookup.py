@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import trust
 from .errors import StepFailedError
 from .records import Status, StepRecord
 
@@ -69,6 +70,7 @@ class LookupHandle:
             raise StepFailedError(
                 record.name, record.error_type, record.error_message, record.traceback
             )
+        trust.warn_if_open(self.pipeline.store.root)
         return self.pipeline.store.load_result(self.step.name, self.step.key)
 
     def clear_cache(self, downstream: bool = True) -> list[str]:

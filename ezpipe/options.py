@@ -50,6 +50,7 @@ ENV: dict[str, EnvVar] = {
         EnvVar("EZPIPE_TEE_OUTPUT", "bool", "echo each step's output, prefixed, to the job"),
         EnvVar("EZPIPE_PROGRESS", "progress", "bar, lines or off"),
         EnvVar("EZPIPE_CONSOLE", "console", "quiet, normal or verbose (ezpipe run -q/-v)"),
+        EnvVar("EZPIPE_LOCK_TIMEOUT", "float", "seconds to wait for another run's folder lock"),
         EnvVar("EZPIPE_PROGRESS_INTERVAL", "float", "seconds between progress lines"),
         EnvVar("EZPIPE_SWITCH_INTERVAL", "float", "rank 0's GIL switch interval during a run"),
         EnvVar("EZPIPE_LOG_LEVEL", "str", "level of the ezpipe logger (WARNING)"),
@@ -189,6 +190,7 @@ class RunOptions:
             accept=env("EZPIPE_ACCEPT", environ),
             accept_scheme=env("EZPIPE_ACCEPT_SCHEME", environ),
             console=env("EZPIPE_CONSOLE", environ),
+            lock_timeout=env("EZPIPE_LOCK_TIMEOUT", environ),
         )
 
     def steering(self) -> dict[str, Any]:
@@ -215,6 +217,7 @@ def steering_environment(
     console: str | None = None,
     accept: Iterable[str] | None = None,
     accept_scheme: bool = False,
+    lock_timeout: float | None = None,
 ) -> dict[str, str]:
     """The variables through which ``ezpipe run`` passes its options to the script."""
     out: dict[str, str] = {}
@@ -238,4 +241,6 @@ def steering_environment(
         out["EZPIPE_PROGRESS"] = progress
     if console is not None:
         out["EZPIPE_CONSOLE"] = console
+    if lock_timeout is not None:
+        out["EZPIPE_LOCK_TIMEOUT"] = repr(float(lock_timeout))
     return out

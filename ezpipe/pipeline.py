@@ -16,7 +16,7 @@ from typing import Any, overload
 import pandas as pd
 
 from . import graph as graph_mod
-from . import schema
+from . import schema, trust
 from .engine.comm import Comm, world
 from .errors import (
     FailedStepWarning,
@@ -116,6 +116,7 @@ class Pipeline:
         self.registry = StepRegistry(self)
         self._comm = comm
         self._frozen: FrozenGraph | None = None
+        self.agreed: FrozenGraph | None = None  # the frozen graph every rank agreed on
         self._schema_written = False
         self._statuses: list[Status] | None = None
         self._last_plan: Plan | None = None
@@ -235,26 +236,24 @@ class Pipeline:
         """Wait until every rank arrives here (a no-op with one rank)."""
         self.comm.allgather(None)
 
-    def initialize_schema(self) -> FrozenGraph:
-        """Freeze the steps, check every rank built the same pipeline, write ``pipeline.schema``.
+    def initialize_schema(self, *, keep_lock: bool = False) -> FrozenGraph:
+        """Freeze the steps on every rank, check they agree, write ``pipeline.schema``.
 
-        The folder is locked only while the schema is written; until this pipeline
-        runs, another ``Pipeline`` of this process that initializes the same folder
-        with a different schema gets :class:`SchemaConflictError` (ezpyp's guard
-        against two pipelines writing to one place).
+        The folder is locked while the schema is written, and afterwards only with
+        ``keep_lock``. Until this pipeline runs, another ``Pipeline`` of this process
+        that initializes the same folder with a different schema gets
+        :class:`SchemaConflictError` (ezpyp's guard against two pipelines writing to
+        one place).
         """
-        frozen = self.freeze()
-        if not self._schema_written:
-            schema.declare(self, frozen, hold_lock=False)
+        frozen = schema.agree(self)
+        if not self._schema_written or keep_lock:
+            schema.declare(self, frozen, hold_lock=keep_lock)
             self._schema_written = True
         return frozen
 
     def lock_for_run(self) -> FrozenGraph:
         """The run's first phase: agree, write the schema, and hold the folder lock."""
-        frozen = self.freeze()
-        schema.declare(self, frozen, hold_lock=True)
-        self._schema_written = True
-        return frozen
+        return self.initialize_schema(keep_lock=True)
 
     def release(self) -> None:
         """End of a run: release the folder lock and this pipeline's claim on the folder."""
@@ -262,9 +261,9 @@ class Pipeline:
         self._schema_written = False
         schema.withdraw(self)
 
-    def check_ranks_agree(self, frozen: FrozenGraph) -> None:
-        """Every rank compares its schema hash with the others' (a collective)."""
-        schema.check_ranks_agree(self, frozen)
+    def agree(self) -> FrozenGraph:
+        """Freeze on every rank and check they froze the same pipeline (a collective)."""
+        return schema.agree(self)
 
     # -- run ------------------------------------------------------------------------------------
     def execute(
@@ -361,6 +360,7 @@ class Pipeline:
             warnings.warn(UnrecognizedStepWarning(str(exc)), stacklevel=2)
             return None
         self.freeze()
+        trust.warn_if_open(self.store.root)  # loading a pickle runs code: who could write it?
         try:
             return self.store.load_result(target.name, target.key)
         except ResultNotAvailableError as exc:

@@ -128,6 +128,9 @@ class StepOutcome:
     short, so it has no record and a rerun computes it. ``lines``: what the
     worker printed while it ran the step, carried to rank 0 when rank 0 shows a
     live bar (only rank 0 may write to the terminal then, or the bar breaks).
+    short, so it has no record and a rerun computes it. ``storage_error``: ezpipe
+    could not store the result or record (a full disk, a quota): not the step's
+    failure, nothing is recorded, and the run stops starting steps.
     """
 
     status: Status
@@ -141,6 +144,7 @@ class StepOutcome:
     skipped_because: str | None = None
     interrupted: bool = False
     lines: tuple[str, ...] = ()
+    storage_error: str | None = None  # ezpipe could not store it (a full disk): not recorded
 
 
 WORDS = ("Completed", "Failed", "Interrupted", "Incomplete")

@@ -13,11 +13,19 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Protocol
 
 from . import graph as graph_mod
+from . import trust
 from .engine.comm import Comm, root_call
-from .errors import SchemaConflictError, SchemaMismatchError, StoreError
+from .errors import (
+    SchemaConflictError,
+    SchemaMismatchError,
+    StorageFullError,
+    StoreError,
+    is_storage_full,
+)
 from .graph import FrozenGraph
 from .lock import FolderLock
 from .observe.logs import configure as configure_logging
@@ -34,6 +42,9 @@ class Declaring(Protocol):
     store: Store
     lock: FolderLock
     options: RunOptions
+    agreed: FrozenGraph | None  # what the ranks agreed on, once they did
+
+    def freeze(self) -> FrozenGraph: ...
 
     @property
     def folder(self) -> str: ...
@@ -43,11 +54,39 @@ class Declaring(Protocol):
     def steps(self) -> list[Step]: ...
 
 
-def check_ranks_agree(pipeline: Declaring, frozen: FrozenGraph) -> None:
-    """Every rank compares its schema hash with the others' (a collective)."""
+def agree(pipeline: Declaring) -> FrozenGraph:
+    """Freeze on every rank, then agree (a collective): a rank that could not freeze, or
+    froze another pipeline, makes every rank raise the same error instead of one rank
+    leaving while the others wait for it."""
+    if pipeline.agreed is not None:
+        return pipeline.agreed
+    failure: Exception | None = None
+    try:
+        frozen: FrozenGraph | None = pipeline.freeze()
+    except Exception as exc:  # every rank hears of it below
+        failure, frozen = exc, None
     comm = pipeline.comm
     configure_logging(comm.rank, comm.size)
-    hashes = comm.allgather(frozen.schema_hash)
+    said = None if failure is None else f"{type(failure).__name__}: {failure}"
+    views = comm.allgather((said, None if frozen is None else frozen.schema_hash))
+    failed = {rank: text for rank, (text, _) in enumerate(views) if text is not None}
+    if failed:
+        if failure is not None and len(failed) == comm.size and len(set(failed.values())) == 1:
+            raise failure  # the same error on every rank: the definition itself is wrong
+        rank, text = next(iter(failed.items()))
+        raise SchemaMismatchError(
+            f"rank {rank} could not freeze the pipeline ({text}) while ranks "
+            f"{[r for r in range(comm.size) if r not in failed]} could"
+            f"{'' if len(failed) == 1 else f'; ranks {sorted(failed)} failed'}: every rank "
+            "must define the same steps with the same arguments"
+        ) from failure
+    assert frozen is not None
+    _check_hashes([h for _, h in views])
+    pipeline.agreed = frozen
+    return frozen
+
+
+def _check_hashes(hashes: list[str | None]) -> None:
     if len(set(hashes)) > 1:
         differ = [r for r, h in enumerate(hashes) if h != hashes[0]]
         raise SchemaMismatchError(
@@ -58,8 +97,8 @@ def check_ranks_agree(pipeline: Declaring, frozen: FrozenGraph) -> None:
 
 
 def declare(pipeline: Declaring, frozen: FrozenGraph, *, hold_lock: bool) -> None:
-    """Agree, then write the schema on rank 0 under the folder lock (kept if ``hold_lock``)."""
-    check_ranks_agree(pipeline, frozen)
+    """Write the schema on rank 0 under the folder lock (kept if ``hold_lock``); the ranks
+    have agreed on ``frozen`` (:func:`agree`)."""
     root_call(pipeline.comm, lambda: _write(pipeline, frozen, hold_lock))
     _DECLARED[pipeline.folder] = (frozen.schema_hash, id(pipeline))
 
@@ -83,17 +122,28 @@ def _write(pipeline: Declaring, frozen: FrozenGraph, hold_lock: bool) -> None:
         log.warning(warning)
     store = pipeline.store
     store.create()
+    trust.warn_if_open(store.root)
+    pipeline.lock.timeout = pipeline.options.with_environment().lock_timeout  # --lock-timeout
     pipeline.lock.acquire()  # held until execute() ends
     try:
         if pipeline.options.strict:
             _check_same_schema(pipeline, frozen)
         document = graph_mod.schema_document(pipeline.name, pipeline.folder, pipeline.steps, frozen)
-        store.write_text(store.schema_path, graph_mod.dumps_schema(document))
+        _write_named(store, store.schema_path, graph_mod.dumps_schema(document))
     except BaseException:
         pipeline.lock.release()
         raise
     if not hold_lock:
         pipeline.lock.release()
+
+
+def _write_named(store: Store, path: Path, text: str) -> None:
+    """Write a file; a failure names the path (a full disk says so)."""
+    try:
+        store.write_text(path, text)
+    except OSError as exc:
+        kind = StorageFullError if is_storage_full(exc) else StoreError
+        raise kind(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _check_same_schema(pipeline: Declaring, frozen: FrozenGraph) -> None:

@@ -23,18 +23,18 @@ import contextlib
 import logging
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, NoReturn, Protocol
 
 import pandas as pd
 
 from .adopt import adopt
-from .engine import capture, preempt
+from .engine import capture, fatal, preempt
 from .engine.comm import Comm
 from .engine.loop import RunOutcome
 from .engine.loop import run as run_plan
 from .engine.sandbox import HOST
 from .engine.skips import SkipRecorder
-from .errors import JobInterrupted
+from .errors import EXIT_CTRL_C, JobInterrupted, RunCancelled, StorageFullError
 from .events import Observers
 from .graph import FrozenGraph
 from .observe import summary as summary_mod
@@ -66,7 +66,7 @@ class Pipeline(Protocol):
     def steps(self) -> list[Step]: ...
     def freeze(self) -> FrozenGraph: ...
     def lock_for_run(self) -> FrozenGraph: ...
-    def check_ranks_agree(self, frozen: FrozenGraph) -> None: ...
+    def agree(self) -> FrozenGraph: ...
     def release(self) -> None: ...
     def remember(
         self,
@@ -102,7 +102,7 @@ class Session:
         self.options = options
         self.comm: Comm = pipeline.comm
         self.store = pipeline.store
-        frozen = pipeline.freeze()
+        frozen = pipeline.agree()  # a collective: no rank leaves alone
         self.plan = Plan.make(pipeline.steps, frozen, options)  # pure: every rank alike
         self.console = Console(
             self.comm.rank,
@@ -172,6 +172,9 @@ class Session:
                     self.coordinator_events,
                     self.options.switch_interval,
                 )
+        except KeyboardInterrupt:
+            self.pipeline.release()
+            self.cancelled()
         except BaseException as exc:
             if self.comm.size > 1:
                 self.comm.abort(
@@ -213,13 +216,20 @@ class Session:
 
     def finish(self, outcome: RunOutcome) -> tuple[pd.DataFrame, RunTally]:
         comm = self.comm
-        result: tuple[pd.DataFrame, RunTally, list[Status]] | None = None
+        result: tuple[pd.DataFrame, RunTally, list[Status], str | None] | None = None
         if comm.rank == 0:
             with fatal_on_root(self.pipeline, "write the summary"):
-                result = self._conclude(outcome)
-        frame, tally, statuses = comm.bcast(result)  # type: ignore[misc]
+                result = (*self._conclude(outcome), outcome.storage_error)
+        frame, tally, statuses, storage_error = comm.bcast(result)  # type: ignore[misc]
         self.pipeline.remember(statuses, self.plan, summary=frame, tally=tally)
         self.pipeline.release()
+        if storage_error is not None:  # every rank alike, once the lock is released
+            left = tally.total - tally.passed
+            raise StorageFullError(
+                f"pipeline {self.pipeline.name!r} stopped: {storage_error}. No step was "
+                f"recorded as failed for it; {left} step(s) not passed. Free space (or quota) "
+                "and run the same command again: it computes what could not be stored"
+            )
         return frame, tally
 
     def _conclude(self, outcome: RunOutcome) -> tuple[pd.DataFrame, RunTally, list[Status]]:
@@ -254,6 +264,21 @@ class Session:
         statuses = [Status.NOT_RUN if o is None else o.status for o in outcomes]
         return frame, tally, statuses
 
+    def cancelled(self) -> NoReturn:
+        """Ctrl-C: one line from rank 0, status 130, no traceback on any rank. Every rank got
+        the signal, so under MPI each leaves at once (nobody waits for a collective)."""
+        message = (
+            f"pipeline {self.pipeline.name!r} interrupted (Ctrl-C); the steps it cut short are "
+            "not recorded: run the same command again to resume"
+        )
+        if self.comm.rank == 0:
+            sys.stdout.flush()
+            sys.stderr.write(f"ezpipe: {message}\n")
+            sys.stderr.flush()
+        if self.comm.size > 1:
+            fatal.end(EXIT_CTRL_C)
+        raise RunCancelled(message) from None
+
     def stopped(self, tally: RunTally) -> None:
         """A stop signal cut the run short: end the process with status 75 (resubmit me)."""
         left = tally.total - tally.passed
@@ -268,7 +293,6 @@ class Session:
     # -- the dry run ----------------------------------------------------------------------------
     def dry_run(self) -> pd.DataFrame:
         """Report what the plan would do; writes ``pipeline.dryrun`` and nothing else."""
-        self.pipeline.check_ranks_agree(self.plan.frozen)
         comm = self.comm
         rows: list[dict[str, Any]] | None = None
         if comm.rank == 0:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import difflib
 import functools
 import inspect
-import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
@@ -29,9 +28,8 @@ from .errors import (
     ResultNotAvailableError,
 )
 from .keys import callable_name
+from .names import UNSAFE, check_name
 from .records import Mode, Status
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
 class Owner(Protocol):
@@ -79,7 +77,7 @@ class StepRegistry:
         self.check_open(f"add a step calling {step.function_name}")
         if name is None:
             short = callable_name(step.func).rsplit(".", 1)[-1]
-            base = _UNSAFE.sub("_", short).strip("._") or "step"
+            base = UNSAFE.sub("_", short).strip("._") or "step"
             count = self._auto_names.get(base, 0)
             name = base if count == 0 else f"{base}.{count}"
             while name in self._by_name:
@@ -92,6 +90,7 @@ class StepRegistry:
                 f"two steps are named {name!r}: a call of {other.function_name} and a call of "
                 f"{step.function_name}; give each a distinct name"
             )
+        check_name(name)
         step.index = len(self.steps)
         step.name = name
         self.steps.append(step)
@@ -176,7 +175,9 @@ class Step:
         for other in steps:
             dep = _as_step(other)
             if dep is None:
-                raise DefinitionError(f"{self!r}.depends_on() takes steps, got {other!r}")
+                raise DefinitionError(
+                    f"{self!r}.depends_on() takes steps, got {other!r}{_uncalled_hint(other)}"
+                )
             self.registry.check_own(dep, self)
             self.registry.check_open(f"add a dependency to {self!r}")
             self.after.append(dep.index)
@@ -260,16 +261,41 @@ def substitute(value: Any, result_of: Callable[[Step], Any]) -> Any:
     return value
 
 
-def check_name(name: str) -> str:
-    """A step name becomes a folder name: refuse what a file system cannot hold."""
-    if not isinstance(name, str) or not name.strip():
-        raise DefinitionError(f"a step name must be a non-empty string, got {name!r}")
-    if "/" in name or "\\" in name or "\x00" in name or name in (".", "..") or name[0] == ".":
-        raise DefinitionError(
-            f"step name {name!r} cannot be used as a folder name "
-            "(no '/', '\\', NUL, and no leading '.')"
-        )
-    return name
+def _short(func: Callable[..., Any]) -> str:
+    return callable_name(func).rsplit(".", 1)[-1]  # "load", not "main.<locals>.load"
+
+
+def _uncalled_hint(value: Any) -> str:
+    name = _short(value.func) if isinstance(value, StepFunction) else None
+    return f" ({name} is a step function itself: did you mean {name}(...)?)" if name else ""
+
+
+def _dependency_list(depends_on: Any, owner: str) -> list[Step]:
+    """``depends_on`` as steps: one step is a list of one; anything else is an error."""
+    if depends_on is None or _as_step(depends_on) is not None:
+        depends_on = [] if depends_on is None else [depends_on]
+    if isinstance(depends_on, (str, bytes)) or not isinstance(depends_on, Iterable):
+        depends_on = [depends_on]
+    steps = [_as_step(dep) for dep in depends_on]
+    for dep, step in zip(depends_on, steps, strict=True):
+        if step is None:
+            raise DefinitionError(
+                f"depends_on of {owner} takes steps (one, or a list of them), got "
+                f"{type(dep).__name__} {dep!r}{_uncalled_hint(dep)}"
+            )
+    return steps  # type: ignore[return-value]
+
+
+def find_step_function(value: Any) -> StepFunction | None:
+    """A step function (decorated but not called) inside ``value``, if any."""
+    if isinstance(value, StepFunction):
+        return value
+    items = (*value, *value.values()) if isinstance(value, dict) else value
+    if isinstance(value, _CONTAINERS):
+        for item in items:
+            if (found := find_step_function(item)) is not None:
+                return found
+    return None
 
 
 class StepFunction:
@@ -302,16 +328,7 @@ class StepFunction:
                 f"exclude_from_key names {sorted(unknown)} are not parameters of "
                 f"{callable_name(func)}{self.signature}"
             )
-        self.depends_on: list[Step] = []
-        if _as_step(depends_on) is not None:  # depends_on=step: one step is a list of one
-            depends_on = [depends_on]  # type: ignore[list-item]
-        for dep in depends_on or ():
-            step = _as_step(dep)
-            if step is None:
-                raise DefinitionError(
-                    f"depends_on of {callable_name(func)} takes steps, got {dep!r}"
-                )
-            self.depends_on.append(step)
+        self.depends_on = _dependency_list(depends_on, callable_name(func))
         functools.update_wrapper(self, func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Step:
@@ -330,6 +347,14 @@ class StepFunction:
                 f"bad arguments for step {callable_name(self.func)}{self.signature}: {exc}"
             ) from None
         bound.apply_defaults()
+        for parameter, value in bound.arguments.items():
+            uncalled = find_step_function(value)
+            if uncalled is not None:
+                other = _short(uncalled.func)
+                raise DefinitionError(
+                    f"argument {parameter!r} of {_short(self.func)} is the step function "
+                    f"{other} itself: did you mean {other}(...)?"
+                )
         found: dict[int, Step] = {}
         find_steps(args, found)
         find_steps(kwargs, found)
@@ -345,13 +370,13 @@ class StepFunction:
             self.registry.check_own(dep, step)
         if name is None and self.name_template is not None:
             try:
-                name = check_name(self.name_template.format(**bound.arguments))
+                name = self.name_template.format(**bound.arguments)
             except (KeyError, IndexError, ValueError) as exc:
                 raise DefinitionError(
-                    f"name template {self.name_template!r} of {callable_name(self.func)} "
+                    f"name template {self.name_template[:80]!r} of {callable_name(self.func)} "
                     f"cannot be filled from its arguments: {exc!r}"
                 ) from None
-        self.registry.add(step, name)
+        self.registry.add(step, name)  # checks that a file system can hold the name
         return step
 
     def __repr__(self) -> str:

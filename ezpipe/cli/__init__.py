@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ..errors import EzpipeError
+from ..errors import EXIT_CTRL_C, EzpipeError
 
 EXIT_OK = 0
 EXIT_STEPS_FAILED = 1
@@ -71,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.script_args = unknown + extra
     try:
         return int(args.handler(args))
+    except KeyboardInterrupt:
+        print(f"ezpipe {args.command}: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_CTRL_C
     except BrokenPipeError:  # `ezpipe status DIR | head`: the reader left, not an error
         sys.stderr.close()
         return EXIT_OK

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import difflib
 import json
 import sys
 from typing import TYPE_CHECKING, Any
@@ -228,8 +229,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     else:
         older = folderview.other_records(view.store, args.step)
         if not older:
-            close = [n for n in view.by_name if args.step in n or n in args.step][:8]
-            hint = f"; steps with a similar name: {', '.join(close)}" if close else ""
+            close = difflib.get_close_matches(args.step, list(view.by_name), n=5)
+            close += [n for n in view.by_name if args.step in n and n not in close]
+            hint = f"; did you mean {', '.join(map(repr, close[:5]))}?" if close else ""
             print(f"ezpipe show: no step {args.step!r} in {view.store.root}{hint}", file=sys.stderr)
             return EXIT_ERROR
         record = older[0]

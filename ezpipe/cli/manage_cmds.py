@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from ..errors import LockedError
 from ..records import Status
-from . import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, add_folder
+from ..store import STEPS_DIR
+from . import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_USAGE, add_folder
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         type=float,
         default=0.0,
         metavar="SECONDS",
-        help="wait this long for a run on the folder to end (default: fail at once)",
+        help="wait up to SECONDS for a run on the folder to end (default: fail at once)",
     )
     p.set_defaults(handler=cmd_clean)
 
@@ -75,6 +76,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from ..lock import FolderLock
 
     view = folderview.load(args.folder)
+    if not args.lock_timeout >= 0:
+        print("ezpipe clean: error: --lock-timeout must be >= 0 seconds", file=sys.stderr)
+        return EXIT_USAGE
     lock = FolderLock(view.store.root, timeout=args.lock_timeout)
     try:
         lock.acquire()  # a run anywhere (another host too) holds it while it writes
@@ -159,7 +163,6 @@ def _clean(view: folderview.FolderView, args: argparse.Namespace) -> int:
     if not args.yes and not _confirm(f"delete {what}?"):
         print("ezpipe clean: cancelled, nothing deleted", file=sys.stderr)
         return EXIT_CANCELLED
-    from ..store import STEPS_DIR
 
     store = view.store
     if everything:

@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ..errors import EXIT_CTRL_C, LockedError
 from ..options import env, steering_environment
 from ..records import Mode
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
@@ -65,6 +66,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--no-tee",
         action="store_true",
         help="steps' output goes to their log files only, not to the job output",
+    )
+    p.add_argument(
+        "--lock-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="wait up to SECONDS for another run on the same folder to end (default: fail at once)",
     )
     p.add_argument(
         "--accept",
@@ -124,6 +131,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.np < 1 or (args.max_concurrent is not None and args.max_concurrent < 1):
         print("ezpipe run: error: -n and --max-concurrent must be at least 1", file=sys.stderr)
         return EXIT_USAGE
+    if args.lock_timeout is not None and not args.lock_timeout >= 0:
+        print("ezpipe run: error: --lock-timeout must be >= 0 seconds", file=sys.stderr)
+        return EXIT_USAGE
     # the ranks' own stderr is a pipe under mpiexec: a terminal here still gets the bar
     bar = sys.stderr.isatty() and env("EZPIPE_PROGRESS") is None
     variables = steering_environment(
@@ -137,6 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         console=args.console,
         accept=args.accept,
         accept_scheme=args.accept_scheme,
+        lock_timeout=args.lock_timeout,
     )
     if bar and "COLUMNS" not in os.environ:  # the ranks' stderr is a pipe: tell tqdm the width
         variables["COLUMNS"] = str(shutil.get_terminal_size().columns)
@@ -162,6 +173,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _exit_code(code: int, notes: list[dict[str, object]]) -> int:
+    if code in (EXIT_CTRL_C, -signal.SIGINT):  # the script said so already when it could
+        if code != EXIT_CTRL_C:
+            print("ezpipe run: interrupted (Ctrl-C)", file=sys.stderr)
+        return EXIT_CTRL_C
     if code != 0:
         print(f"ezpipe run: the script exited with status {code}", file=sys.stderr)
         return EXIT_ERROR
@@ -205,6 +220,11 @@ def _run_in_process(script: Path, script_args: list[str], variables: dict[str, s
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)
+    except KeyboardInterrupt:
+        return EXIT_CTRL_C
+    except LockedError as exc:  # another run holds the folder: one line, not a traceback
+        print(f"ezpipe run: error: {exc}", file=sys.stderr)
+        return 1
     except Exception:
         traceback.print_exc()
         return 1

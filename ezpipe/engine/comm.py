@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 
 from ..errors import LaunchError
 from ..options import env
+from . import fatal
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -183,6 +184,7 @@ class MPIComm:
     def abort(self, message: str, code: int = 1) -> None:
         sys.stderr.write(f"ezpipe: fatal on MPI rank {self.rank}: {message}\n")
         sys.stderr.flush()
+        time.sleep(fatal.FORWARD)  # let the launcher relay the message before the abort
         self.comm.Abort(code)
 
     def create_group(self, ranks: Sequence[int]) -> MPIComm:
@@ -273,6 +275,7 @@ def world() -> Comm:
     check_launch(comm.size)
     if comm.size == 1:
         return LocalComm()
+    fatal.install()  # an uncaught error on one rank ends the job instead of leaving it waiting
     if not comm.threaded:
         log.warning("MPI provides no thread support: rank 0 will coordinate without computing")
     return comm

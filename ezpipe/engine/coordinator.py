@@ -58,11 +58,17 @@ class Coordinator:
         self.stopped = 0
         self._seen: dict[object, tuple[int, float]] = {}  # step function -> (runs, longest)
         self.interrupted = False  # a worker's step was cut short by a stop signal
+        self.storage_error: str | None = None  # the folder's disk is full: start nothing more
 
     @property
     def stopping(self) -> bool:
-        """Hand out no more steps: all are done, or the job was told to stop."""
-        return self.scheduler.finished or self.interrupted or preempt.requested()
+        """Hand out no more steps: all are done, the job was told to stop, or the disk is full."""
+        return (
+            self.scheduler.finished
+            or self.interrupted
+            or self.storage_error is not None
+            or preempt.requested()
+        )
 
     def report(self, rank: int, outcomes: Sequence[StepOutcome]) -> None:
         """A worker's outcomes of its last batch, in order (none when it checks in)."""
@@ -73,6 +79,10 @@ class Coordinator:
                 if outcome.interrupted:
                     self.interrupted = True
                     continue
+                if outcome.storage_error is not None:
+                    self.storage_error = self.storage_error or outcome.storage_error
+                    if outcome.status == Status.NOT_RUN:
+                        continue  # not stored: no verdict on the step, and no skips below it
                 self._learn(index, outcome)
                 skipped = self.scheduler.finish(index, outcome.status)
                 for child in skipped:

@@ -35,6 +35,7 @@ class RunOutcome:
     statuses: list[Status]
     outcomes: Sequence[StepOutcome | None] = field(default_factory=list)  # rank 0 only
     interrupted: bool = False  # rank 0 only: a worker's step was cut short by a stop signal
+    storage_error: str | None = None  # rank 0 only: a full disk stopped the run
     started: float = 0.0
     ended: float = 0.0
 
@@ -126,9 +127,10 @@ def run(
     else:
         work(executor, CommChannel(comm))
     outcomes: Sequence[StepOutcome | None] = []
-    interrupted = False
+    interrupted, storage_error = False, None
     if coordinator is not None:
         outcomes, interrupted = coordinator.outcomes, coordinator.interrupted
+        storage_error = coordinator.storage_error
     _flush(store, snapshot=False)  # this rank's commits on disk (grouped fsync)
     statuses = comm.bcast([Status.NOT_RUN if o is None else o.status for o in outcomes])
     if comm.rank == 0:  # every outcome is in: the resume index of the whole run
@@ -136,7 +138,7 @@ def run(
     else:
         with contextlib.suppress(OSError):
             store.look()  # every rank's steps are stored: get_result sees them
-    return RunOutcome(statuses, outcomes, interrupted, started, time.time())
+    return RunOutcome(statuses, outcomes, interrupted, storage_error, started, time.time())
 
 
 def _flush(store: Store, *, snapshot: bool) -> None:

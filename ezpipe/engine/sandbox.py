@@ -2,10 +2,11 @@
 
 Everything a step does (any exception, ``SystemExit`` and ``os._exit``
 included, an unpicklable result, a failed write) becomes that step's failure;
-only Ctrl-C escapes, and leaves no record. The cache check, the inputs, the
-call with its output captured, the result and the record all happen here, and
-what the step's log path and start time are travels as values, never as
-hidden state.
+only Ctrl-C escapes, and leaves no record. A full disk or quota is ezpipe's
+failure, not the step's: nothing is recorded and this rank starts no more
+steps. The cache check, the inputs, the call with its output captured, the
+result and the record all happen here, and what the step's log path and start
+time are travels as values, never as hidden state.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any, NoReturn
 
 import cloudpickle
 
+from ..errors import is_storage_full
 from ..events import Observer
 from ..plan import Plan, reusable
 from ..records import Mode, Status, StepOutcome, StepRecord
@@ -77,6 +79,7 @@ class StepExecutor:
         self.observer = observer
         self.rank = rank
         self._inputs: OrderedDict[str, bytes] = OrderedDict()  # small LRU of input bytes
+        self.storage_error: str | None = None  # set when the folder's disk is full
 
     def _record(
         self, step: Step, status: Status, log_path: str | None = None, **fields: Any
@@ -100,6 +103,8 @@ class StepExecutor:
 
         Lines the observer holds for rank 0 (a live bar there) travel with it.
         """
+        if self.storage_error is not None:
+            return self._not_started()
         try:
             outcome = self._run(index)
         except KeyboardInterrupt:
@@ -160,6 +165,11 @@ class StepExecutor:
             record = self.store.commit(record, self.store.dump(value))
         except KeyboardInterrupt:
             raise
+        except OSError as exc:
+            if is_storage_full(exc):
+                return self._unstored(step, start, exc, "result")
+            prefix = f"could not store the result (type {type(value).__qualname__}): "
+            return self._fail(step, start, exc, output.written_path, prefix)
         except BaseException as exc:
             prefix = f"could not store the result (type {type(value).__qualname__}): "
             return self._fail(step, start, exc, output.written_path, prefix)
@@ -195,8 +205,52 @@ class StepExecutor:
             self.store.commit(record)
         except Exception as write_error:
             log.error("could not write the failure record of %r: %s", step.name, write_error)
+            if is_storage_full(write_error):  # the failure stands; the run starts nothing more
+                self.storage_error = self._full_message(write_error, "failure record", step)
+                self.observer.step_failed(step.name, self.rank, message)
+                return dataclasses.replace(record.outcome(), storage_error=self.storage_error)
         self.observer.step_failed(step.name, self.rank, message)
         return record.outcome()
+
+    # -- a full disk: not the step's failure ---------------------------------------------------
+    def _full_message(self, exc: OSError, what: str, step: Step) -> str:
+        store = self.store
+        path = store.result_path if what == "result" else store.record_path
+        where = exc.filename or path(step.name, step.key)
+        return (
+            f"the file system is full or over quota ({exc.strerror}): could not store the "
+            f"{what} of step {step.name!r} at {where}"
+        )
+
+    def _unstored(self, step: Step, start: float, exc: OSError, what: str) -> StepOutcome:
+        """The result or record could not be stored for lack of space: nothing is recorded
+        (an old record is removed), so the same command computes the step again later."""
+        with contextlib.suppress(OSError):
+            self.store.clear(step.name, step.key)  # an older record of it must not be reused
+        self.storage_error = self._full_message(exc, what, step)
+        message = f"not stored, left for a rerun: {self.storage_error}"
+        self.observer.step_failed(step.name, self.rank, message)
+        end = time.time()
+        return StepOutcome(
+            status=Status.NOT_RUN,
+            rank=self.rank,
+            host=HOST,
+            start=start,
+            end=end,
+            duration=end - start,
+            error=message,
+            storage_error=self.storage_error,
+        )
+
+    def _not_started(self) -> StepOutcome:
+        """After a storage failure this rank starts no more steps (the rest of its batch)."""
+        return StepOutcome(
+            status=Status.NOT_RUN,
+            rank=self.rank,
+            host=HOST,
+            error=f"not started: {self.storage_error}",
+            storage_error=self.storage_error,
+        )
 
     def _interrupted(self, step: Step, start: float) -> StepOutcome:
         """A step cut short by a stop signal: reported, but no record, so a rerun computes it."""

@@ -59,12 +59,16 @@ class FolderBackend:
     def read_record(self, name: str, key: str, *, fresh: bool = True) -> StepRecord | None:
         path = self.layout.record_file(name, key)
         try:
-            return StepRecord.model_validate_json(path.read_bytes())
+            record = StepRecord.model_validate_json(path.read_bytes())
         except FileNotFoundError:
             return None
         except (OSError, ValidationError, ValueError) as exc:
             log.warning("ignoring unreadable step record %s: %s", path, exc)
             return None
+        if record.name != name or record.key[: len(key)] != key:  # copied from another entry
+            log.warning("ignoring step record %s: it describes another step or key", path)
+            return None
+        return record
 
     def read_result(self, record: StepRecord) -> bytes | None:
         path = self.layout.result_file(record.name, record.key)

@@ -95,11 +95,12 @@ class Store:
         if self._backend is None:
             tentative = self._tentative
             if tentative is not None and time.monotonic() < tentative[1]:
-                return tentative[0]  # looked less than a second ago: a dry run asks 100,000 times
+                return tentative[0]  # no folder less than a second ago
             layout, certain = self._detect()
             if not certain:
                 backend = self._make(layout)
-                self._tentative = (backend, time.monotonic() + 1.0)
+                if not self.root.exists():  # nothing to read at all: a dry run asks 100,000 times
+                    self._tentative = (backend, time.monotonic() + 1.0)
                 return backend
             self._backend = self._make(layout)
         return self._backend

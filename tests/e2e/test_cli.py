@@ -185,7 +185,9 @@ def test_show(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run_cli("show", str(folder), "work_2", "--json") == EXIT_STEPS_FAILED
     assert json.loads(capsys.readouterr().out)["error_type"] == "ValueError"
     assert run_cli("show", str(folder), "work") == EXIT_ERROR
-    assert "similar name: work_0" in capsys.readouterr().err
+    assert "did you mean 'work_3', 'work_2'" in capsys.readouterr().err
+    assert run_cli("show", str(folder), "wrok_2") == EXIT_ERROR  # a typo
+    assert "no step 'wrok_2'" in (err := capsys.readouterr().err) and "'work_2'" in err
 
 
 def test_summary_formats(folder: Path, capsys: pytest.CaptureFixture[str]) -> None:

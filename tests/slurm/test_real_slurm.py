@@ -182,3 +182,15 @@ def wait_for(condition, what: str, timeout: float = 120) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"waited {timeout} s for {what}")
         time.sleep(0.5)
+
+
+def test_a_rank_failing_alone_under_srun_ends_the_job(slurm_env, tmp_path):
+    stamp = tmp_path / "stamp"
+    script = str(ROOT / "tests" / "scripts" / "rank_fails.py")
+    args = [str(tmp_path / "out"), "define", "1", str(stamp)]
+    done = run_command(["srun", "--mpi=pmi2", "-n", "3", PY, script, *args], env=slurm_env)
+    ended = time.time()
+    assert done.returncode != 0
+    output = done.stdout + done.stderr
+    assert output.count("DuplicateStepNameError: two steps are named 'work1'") == 1, output
+    assert ended - float(stamp.read_text()) < 5  # MPI_Abort ends the step: nobody waits

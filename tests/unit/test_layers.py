@@ -17,8 +17,8 @@ import networkx as nx
 PACKAGE = Path(__file__).resolve().parents[2] / "ezpipe"
 LAYERS: list[set[str]] = [
     {"version", "errors", "records", "options", "events"},  # vocabulary
-    {"steps", "keys", "graph"},  # definition
-    {"store", "lock", "runlog", "plan", "why", "adopt", "folderview", "slurm"},  # storage
+    {"names", "steps", "keys", "graph"},  # definition
+    {"store", "lock", "runlog", "plan", "why", "adopt", "folderview", "slurm", "trust"},
     {"engine", "observe"},  # execution and its observers, unaware of each other
     {"session", "schema", "lookup", "pipeline", "config", "reader"},  # the user's side
     {"cli", "__main__", "__init__"},  # the command line; the package's re-exports
