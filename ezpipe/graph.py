@@ -20,6 +20,9 @@ from .keys import StepRef, function_fingerprint, step_key
 from .steps import Step, substitute
 
 REPR_LIMIT = 200
+# A k-rank step's key hashes k as one more argument, under a name no parameter can
+# have; a 1-rank step hashes none, so every key made before ranks= existed stays valid.
+RANKS_ARGUMENT = "\x00ranks"
 T = TypeVar("T")
 
 
@@ -74,6 +77,8 @@ def assign_keys(steps: Sequence[Step], order: Sequence[int]) -> None:
         arguments = step.bound
         if step.upstream:
             arguments = substitute(arguments, lambda s: StepRef(s.key))
+        if definition.resources.ranks > 1:  # a decomposition can change the result
+            arguments = {**arguments, RANKS_ARGUMENT: definition.resources.ranks}
         step.key = step_key(
             function_fingerprint(definition.func),
             arguments,

@@ -142,6 +142,12 @@ class Pipeline:
         version: str | int | None = None,
         exclude_from_key: Iterable[str] = (),
         mode: Mode | str | None = None,
+        ranks: int | None = None,
+        threads: int | None = None,
+        gpus: int | None = None,
+        memory: int | str | None = None,
+        timeout: float | None = None,
+        priority: float | None = None,
     ) -> Callable[[Callable[..., Any]], StepFunction]: ...
     def step(
         self,
@@ -153,8 +159,15 @@ class Pipeline:
         version: str | int | None = None,
         exclude_from_key: Iterable[str] = (),
         mode: Mode | str | None = None,
+        ranks: int | None = None,
+        threads: int | None = None,
+        gpus: int | None = None,
+        memory: int | str | None = None,
+        timeout: float | None = None,
+        priority: float | None = None,
     ) -> StepFunction | Callable[[Callable[..., Any]], StepFunction]:
-        """``@pipeline.step`` or ``@pipeline.step(version=2, ...)``: see :func:`as_pickle_step`."""
+        """``@pipeline.step`` or ``@pipeline.step(version=2, ranks=4, ...)``: see
+        :func:`as_pickle_step` (``ranks=k``: the function takes a k-rank ``comm``)."""
         decorate = as_pickle_step(
             self,
             depends_on,
@@ -162,6 +175,12 @@ class Pipeline:
             version=version,
             exclude_from_key=exclude_from_key,
             mode=mode,
+            ranks=ranks,
+            threads=threads,
+            gpus=gpus,
+            memory=memory,
+            timeout=timeout,
+            priority=priority,
         )
         return decorate if func is None else decorate(func)
 

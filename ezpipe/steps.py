@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import inspect
 import re
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
@@ -28,6 +27,7 @@ from .errors import (
     FrozenPipelineError,
     ResultNotAvailableError,
 )
+from .options import DEFAULT_STEP, StepOptions
 from .records import Mode, Status
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
@@ -286,13 +286,15 @@ class StepFunction:
         version: str | int | None = None,
         exclude_from_key: Iterable[str] = (),
         mode: Mode | str | None = None,
+        resources: StepOptions = DEFAULT_STEP,
     ) -> None:
         if not callable(func):
             raise DefinitionError(f"a step must wrap a callable, got {func!r}")
         self.pipeline = pipeline
         self.registry = pipeline.registry
         self.func = func
-        self.signature = inspect.signature(func)
+        self.resources = resources
+        self.signature = resources.signature(func)
         self.name_template = name
         self.version = None if version is None else str(version)
         self.mode = None if mode is None else Mode.parse(mode)
@@ -367,6 +369,7 @@ def as_pickle_step(
     version: str | int | None = None,
     exclude_from_key: Iterable[str] = (),
     mode: Mode | str | None = None,
+    **resources: Any,
 ) -> Callable[[Callable[..., Any]], StepFunction]:
     """Decorator: calls of the function become lazy steps of ``pipeline``.
 
@@ -376,7 +379,19 @@ def as_pickle_step(
     named after the function and later calls ``func.1``, ``func.2``, ... .
     ``version`` is part of the content key: bump it to invalidate old results.
     ``exclude_from_key`` lists arguments that cannot change the result.
+
+    Resources (:class:`ezpipe.options.StepOptions`): ``ranks=k`` runs the step on k
+    ranks at once; the function then takes a parameter named ``comm``, which ezpipe
+    fills with a communicator of exactly those k ranks (see
+    :mod:`ezpipe.engine.subcomm`; ``comm.mpi`` is the raw mpi4py one) and the result
+    is the return value on its rank 0. ``threads=``, ``gpus=``, ``memory=`` (bytes
+    or ``"16G"``), ``timeout=`` (seconds) and ``priority=`` (higher first) steer
+    placement only and are not part of the key; ``ranks`` is.
     """
+    try:
+        options = StepOptions.make(**resources)
+    except TypeError as exc:
+        raise DefinitionError(f"unknown step option: {exc}") from None
 
     def decorate(func: Callable[..., Any]) -> StepFunction:
         return StepFunction(
@@ -387,6 +402,7 @@ def as_pickle_step(
             version=version,
             exclude_from_key=exclude_from_key,
             mode=mode,
+            resources=options,
         )
 
     return decorate
