@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from .engine import preempt  # noqa: F401  (first: in a job script, note the stop signal at once)
+from .engine.resources import gpu_ids
+from .engine.subcomm import StepCancelled, StepComm, StepTimeout
 from .errors import (
     CycleError,
     DefinitionError,
@@ -46,10 +48,14 @@ __all__ = [
     "SchemaMismatchError",
     "Status",
     "Step",
+    "StepCancelled",
+    "StepComm",
     "StepFailedError",
     "StepFunction",
     "StepRecord",
+    "StepTimeout",
     "StoreError",
     "__version__",
     "as_pickle_step",
+    "gpu_ids",
 ]

@@ -27,7 +27,8 @@ from ..plan import Plan, reusable
 from ..records import Mode, Status, StepOutcome, StepRecord
 from ..steps import Step, substitute
 from ..store import Store
-from . import capture, preempt
+from . import capture, deadline, preempt
+from .resources import Usage, efficiency
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,14 @@ class StepExecutor:
         output = capture.StepOutput(
             self.store.log_path(step.name, step.key), step.name, tee=self.plan.tee_output
         )
+        usage = Usage()
         try:
-            with capture.capturing(output), _os_exit_as_exception(), preempt.step_running():
+            with (
+                capture.capturing(output),
+                _os_exit_as_exception(),
+                preempt.step_running(),
+                deadline.enforced(step.definition.resources.timeout),
+            ):
                 value = step.func(*args, **kwargs)
         except preempt.StepInterrupted:
             return self._interrupted(step, start)
@@ -146,6 +153,7 @@ class StepExecutor:
             return self._fail(step, start, exc, output.written_path)
         del args, kwargs
         end = time.time()
+        used = usage.stop()
         try:
             path, digest, size = self.store.write_result(step.name, step.key, value)
         except KeyboardInterrupt:
@@ -163,6 +171,9 @@ class StepExecutor:
             checksum=digest,
             result_path=str(path),
             result_bytes=size,
+            cpu_time=used.cpu_time,
+            peak_memory=used.peak_memory,
+            cpu_efficiency=efficiency(used.cpu_time, used.wall, 1),
         )
         try:
             self.store.write_record(record)

@@ -27,10 +27,17 @@ COLUMNS = [
     "rank",
     "host",
     "duration",
+    "ranks",
+    "cpu_time",
+    "peak_mb",
+    "cpu_eff",
     "cached",
     "error",
     "result",
 ]
+# what each step used (summed over a multi-rank step's ranks): CPU seconds, its own peak
+# resident MiB, CPU time / (wall x threads x ranks); shown when some step has them
+RESOURCE_COLUMNS = ["ranks", "cpu_time", "peak_mb", "cpu_eff"]
 PRINT_ROWS = 60  # longer tables print their head and tail; the file always has every row
 
 
@@ -56,6 +63,10 @@ def summary_frame(
                 "rank": o.rank,
                 "host": o.host,
                 "duration": o.duration,
+                "ranks": len(o.ranks) if o.ranks else 1,
+                "cpu_time": o.cpu_time,
+                "peak_mb": None if o.peak_memory is None else o.peak_memory / 2**20,
+                "cpu_eff": o.cpu_efficiency,
                 "cached": o.cached,
                 "error": error,
                 "result": str(store.result_path(step.name, step.key))
@@ -66,6 +77,8 @@ def summary_frame(
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["rank"] = frame["rank"].astype("Int64")
     frame["duration"] = frame["duration"].astype("float64")
+    for column in RESOURCE_COLUMNS[1:]:
+        frame[column] = frame[column].astype("float64")
     return frame
 
 
@@ -86,8 +99,14 @@ def tally_of(frame: pd.DataFrame) -> RunTally:
 def render(frame: pd.DataFrame, folder: str, max_rows: int | None = None) -> str:
     """The table as text: result paths relative to ``folder``, long cells cut."""
     shown = frame.drop(columns=["error"]) if frame["error"].isna().all() else frame
+    unused = [c for c in RESOURCE_COLUMNS[1:] if c in shown and shown[c].isna().all()]
+    if "ranks" in shown and (shown["ranks"] == 1).all():
+        unused.append("ranks")
+    shown = shown.drop(columns=unused)
     prefix = folder.rstrip("/") + "/"
+    rounded = {c: shown[c].round(3) for c in RESOURCE_COLUMNS[1:] if c in shown}
     shown = shown.assign(
+        **rounded,
         duration=shown["duration"].round(4),
         result=shown["result"].map(
             lambda p: p[len(prefix) :] if isinstance(p, str) and p.startswith(prefix) else p

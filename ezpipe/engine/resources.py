@@ -1,0 +1,159 @@
+"""A step's own resources on its rank: thread limits, CPU affinity, GPUs, and what it used.
+
+:func:`applied` sets, for the duration of one step, what its ``threads=`` and
+``gpus=`` asked for: BLAS/OpenMP pools limited with threadpoolctl (which works
+after numpy is loaded, unlike ``OMP_NUM_THREADS``), the usual variables set for
+child processes, the rank's CPU affinity widened to the cores reserved for the
+step, and ``CUDA_VISIBLE_DEVICES`` for children. In the step's own process CUDA
+reads that variable once, so :func:`gpu_ids` returns the device ids for the
+step to select itself.
+
+:class:`Usage` measures a step's CPU time (this process's, threads included)
+and this step's own peak memory: the lifetime peak (``VmHWM``) is reset through
+``/proc/self/clear_refs`` before the step, so a small step after a big one does
+not inherit its peak.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMEXPR_NUM_THREADS",
+    "VECLIB_MAXIMUM_THREADS",
+)
+_gpus: tuple[int, ...] = ()
+
+
+def gpu_ids() -> tuple[int, ...]:
+    """The device ids (of the node) assigned to the running step; () when it asked for none.
+
+    Select them yourself (``torch.device(f"cuda:{ids[0]}")``): CUDA in this process
+    read ``CUDA_VISIBLE_DEVICES`` before the step began.
+    """
+    return _gpus
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+@contextlib.contextmanager
+def _affinity(cores: Sequence[int]) -> Iterator[None]:
+    """Widen this rank's CPU affinity to ``cores`` for the step (within what the
+    job's cgroup allows); restored afterwards."""
+    if not cores or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, set(cores))
+    except OSError:  # cores outside the job's cpuset: keep what we have
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, before)
+
+
+@contextlib.contextmanager
+def applied(threads: int, gpus: Sequence[int] = (), cores: Sequence[int] = ()) -> Iterator[None]:
+    """Run the body with the step's thread limit, cores and devices."""
+    global _gpus
+    values = {name: str(threads) for name in THREAD_VARIABLES}
+    if gpus:
+        values["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+    previous, _gpus = _gpus, tuple(gpus)
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_environment(values))
+        stack.enter_context(_affinity(cores))
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:  # pragma: no cover - a dependency; the variables still apply
+            pass
+        else:
+            stack.enter_context(threadpool_limits(limits=threads))
+        try:
+            yield
+        finally:
+            _gpus = previous
+
+
+# -- what a step used ---------------------------------------------------------------------------
+_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = Path("/proc/self/status")
+
+
+def _peak_bytes() -> int | None:
+    """This process's peak resident memory since the last reset (``VmHWM``)."""
+    try:
+        for line in _STATUS.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # lifetime, KiB on Linux
+    return int(peak) * 1024
+
+
+def reset_peak() -> bool:
+    """Reset ``VmHWM`` to the current resident size ("5" to ``clear_refs``); False if
+    the kernel does not allow it (then the peak is the process's lifetime one)."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Used:
+    """What one step used on one rank."""
+
+    cpu_time: float
+    peak_memory: int | None
+    wall: float
+
+
+class Usage:
+    """Started before a step, stopped after: its CPU time, peak memory and wall time."""
+
+    def __init__(self) -> None:
+        reset_peak()
+        self._cpu = time.process_time()
+        self._wall = time.monotonic()
+
+    def stop(self) -> Used:
+        return Used(
+            cpu_time=time.process_time() - self._cpu,
+            peak_memory=_peak_bytes(),
+            wall=time.monotonic() - self._wall,
+        )
+
+
+def efficiency(cpu_time: float, wall: float, threads: int) -> float | None:
+    """CPU time / (wall time x threads): 1.0 when every reserved core was busy."""
+    if wall <= 0:
+        return None
+    return cpu_time / (wall * max(threads, 1))
