@@ -88,12 +88,13 @@ def applied(threads: int, gpus: Sequence[int] = (), cores: Sequence[int] = ()) -
     with contextlib.ExitStack() as stack:
         stack.enter_context(_environment(values))
         stack.enter_context(_affinity(cores))
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:  # pragma: no cover - a dependency; the variables still apply
-            pass
-        else:
-            stack.enter_context(threadpool_limits(limits=threads))
+        if threads > 1:  # inspecting the loaded libraries costs about a millisecond
+            try:
+                from threadpoolctl import threadpool_limits
+            except ImportError:  # pragma: no cover - a dependency; the variables still apply
+                pass
+            else:
+                stack.enter_context(threadpool_limits(limits=threads))
         try:
             yield
         finally:
