@@ -3,7 +3,8 @@
 Scenarios: ``mix`` (2- and 4-rank steps whose ranks meet in collectives, with
 1-rank steps downstream), ``many N`` (N two-rank steps: communicators are freed),
 ``raise`` (rank 1 of a 4-rank step raises while the others sit in Allreduce),
-``stuck`` (rank 1 raises while the others sit in the raw mpi4py Allreduce),
+``stuck`` (rank 1 raises while rank 0 sits in the raw mpi4py Allreduce),
+``stuck0`` (the step's rank 0 raises while ranks 1-3 sit in the raw Allreduce),
 ``deadline`` (a 1-rank and a 2-rank step past their timeout), ``big`` (a step
 needing more ranks than the job has), ``single`` (a ranks=1 step's comm),
 ``place`` (GPU, memory and thread requests, for pretend nodes). Prints one JSON
@@ -66,6 +67,16 @@ def wedged(comm):
     return 1
 
 
+@pipeline.step(ranks=4, name="wedged")
+def wedged_leader(comm):
+    if comm.rank == 0:
+        time.sleep(0.3)
+        raise ValueError("rank 0 cannot go on")
+    buf, out = np.ones(1), np.zeros(1)
+    comm.mpi.Allreduce(buf, out)  # ranks 1-3 wait here for ever
+    return 1
+
+
 @pipeline.step(timeout=1)
 def slow_one():
     while True:
@@ -122,6 +133,10 @@ elif scenario == "raise":
         pair(i)
 elif scenario == "stuck":
     wedged()
+    for i in range(3):
+        after.named(f"a{i}")(i)
+elif scenario == "stuck0":
+    wedged_leader()
     for i in range(3):
         after.named(f"a{i}")(i)
 elif scenario == "deadline":
