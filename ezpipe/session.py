@@ -102,7 +102,8 @@ class Session:
         self.store = pipeline.store
         frozen = pipeline.freeze()
         self.plan = Plan.make(pipeline.steps, frozen, options)  # pure: every rank alike
-        refuse_oversized(self.plan, len(workers_of(self.comm)))  # every rank alike
+        placed = placed_plan(self.plan)
+        refuse_oversized(self.plan, len(workers_of(self.comm, placed)))  # every rank alike
         self.nodes: list[Node] | None = None
         self.history: dict[int, float] = {}
         self.console = Console(self.comm.rank, enabled=options.echo)
@@ -131,7 +132,7 @@ class Session:
         if placed_plan(self.plan):
             infos = topology.gather(self.comm)
             self.nodes = topology.nodes_of(
-                infos, workers_of(self.comm), env("EZPIPE_PRETEND_NODES")
+                infos, workers_of(self.comm, True), env("EZPIPE_PRETEND_NODES")
             )
             refuse_unplaceable(self.plan, self.nodes)
         if self.comm.rank == 0:

@@ -41,8 +41,12 @@ def needs_task(plan: Plan, index: int) -> bool:
 
 
 def placed_plan(plan: Plan) -> bool:
-    """Does any step of the plan need placement (then every step goes through it)?"""
-    return any(needs_task(plan, i) for i in plan.selected)
+    """Does any step of the plan need placement or a deadline watched by the coordinator
+    (then every step goes through the placed coordinator)?"""
+    return any(
+        needs_task(plan, i) or plan.steps[i].definition.resources.timeout is not None
+        for i in plan.selected
+    )
 
 
 class PlacedCoordinator(Coordinator):
@@ -66,6 +70,8 @@ class PlacedCoordinator(Coordinator):
         self.tasks: dict[int, Task] = {}  # running placed steps by index
         # index -> (when, which rank of the step, its error): a member reported a failure
         self._member_failed: dict[int, tuple[float, int, str | None]] = {}
+        # index -> (when past its deadline and grace, its members, those that reported)
+        self._due: dict[int, tuple[float, tuple[int, ...], set[int]]] = {}
         self.stuck: tuple[int, StepOutcome] | None = None
 
     @property
@@ -85,6 +91,9 @@ class PlacedCoordinator(Coordinator):
             return
         batch = self.assigned.pop(rank)
         for item, outcome in zip(batch, outcomes, strict=True):
+            due = self._due.get(item.index if isinstance(item, Task) else item)
+            if due is not None:
+                due[2].add(rank)
             if isinstance(item, Task):
                 if rank != item.leader:
                     if outcome.status == Status.FAILED and item.index not in self._member_failed:
@@ -97,6 +106,7 @@ class PlacedCoordinator(Coordinator):
             else:
                 index = item
             self.placer.finish(index)
+            self._due.pop(index, None)
             if outcome.stuck and self.stuck is None:
                 self.stuck = (index, outcome)
             self._settle(index, outcome)
@@ -114,9 +124,22 @@ class PlacedCoordinator(Coordinator):
         self.observer.step_settled(index, outcome, skipped)
 
     def overdue(self) -> None:
-        """A member failed and the step's rank 0 is silent past twice the grace period:
-        rank 0 of the step is stuck; record the step as such."""
+        """A step whose ranks cannot be freed: a member failed and the step's rank 0 is
+        silent past twice the grace period, or the step is that far past its deadline
+        with ranks that never returned; record the step as such."""
         now = self.clock()
+        for index, (due, members, reported) in list(self._due.items()):
+            if self.stuck is None and now > due:
+                missing = [members.index(r) for r in members if r not in reported]
+                timeout = self.plan.steps[index].definition.resources.timeout
+                wait = (timeout or 0.0) + 2 * deadline.grace()
+                reason = deadline.who_did_not_return({}, missing, wait)
+                stuck = tuple(r for r in members if r not in reported)
+                outcome = StepOutcome(
+                    status=Status.FAILED, rank=members[0], error=reason, stuck=stuck
+                )
+                self.outcomes[index] = outcome
+                self.stuck = (index, outcome)
         for index, (since, local, error) in list(self._member_failed.items()):
             if self.stuck is None and now - since > 2 * deadline.grace():
                 task = self.tasks[index]
@@ -160,6 +183,10 @@ class PlacedCoordinator(Coordinator):
                 batch: Batch = (task,)  # type: ignore[assignment]
             else:
                 batch = (p.index,)
+            timeout = self.plan.steps[p.index].definition.resources.timeout
+            if timeout is not None:
+                due = self.clock() + timeout + 2 * deadline.grace()
+                self._due[p.index] = (due, p.members, set())
             for member in p.members:
                 self.assigned[member] = batch
                 out.append((member, batch))

@@ -92,11 +92,14 @@ def serve(
                 comm.send(batch, rank, TAG_ASSIGN)
 
 
-def workers_of(comm: Comm) -> list[int]:
-    """The ranks that run steps: every rank, unless MPI cannot serve a coordinator thread."""
+def workers_of(comm: Comm, placed: bool = False) -> list[int]:
+    """The ranks that run steps: every rank, unless MPI cannot serve a coordinator thread
+    (for a plan with placed steps, rank 0's steps make MPI calls beside that thread, which
+    takes ``MPI_THREAD_MULTIPLE``)."""
     if comm.size == 1:
         return [0]
-    return list(range(comm.size)) if comm.threaded else list(range(1, comm.size))
+    ok = comm.threaded and (not placed or getattr(comm, "multiple", True))
+    return list(range(comm.size)) if ok else list(range(1, comm.size))
 
 
 def run(
@@ -123,7 +126,7 @@ def run(
     gangs = GangExecutor(executor, comm) if nodes is not None else None
     coordinator: Coordinator | None = None
     if comm.rank == 0:
-        workers = workers_of(comm)
+        workers = workers_of(comm, nodes is not None)
         if nodes is not None:
             coordinator = PlacedCoordinator(plan, workers, coordinator_events, nodes, history)
         else:

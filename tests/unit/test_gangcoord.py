@@ -193,3 +193,30 @@ def test_an_explicit_priority_overrides_the_critical_path(folder):
     urgent()
     plan = make_plan(pipeline)
     assert Coordinator(plan, [0], Observer()).scheduler.next_for(0) == 3
+
+
+def test_a_step_far_past_its_deadline_is_called_stuck_naming_the_silent_ranks(folder, monkeypatch):
+    monkeypatch.setenv("EZPIPE_GRACE", "1")
+    pipeline = Pipeline(folder, echo=False)
+
+    @pipeline.step(ranks=2, timeout=5)
+    def pair(comm):
+        return 0
+
+    pair()
+    now = [0.0]
+    coordinator = PlacedCoordinator(
+        make_plan(pipeline), [0, 1], Observer(), [Node([0, 1], [0, 1])], clock=lambda: now[0]
+    )
+    coordinator.report(0, [])
+    coordinator.report(1, [])
+    ((_, (task,)), _) = coordinator.assignments()
+    now[0] = 6.9  # neither rank reported; deadline 5 s + twice the grace not yet passed
+    coordinator.overdue()
+    assert coordinator.stuck is None
+    now[0] = 7.1
+    coordinator.overdue()
+    assert coordinator.stuck is not None
+    _, outcome = coordinator.stuck
+    assert outcome.stuck == task.members
+    assert outcome.error == "ranks 0, 1 did not return within 7 s"
