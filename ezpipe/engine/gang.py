@@ -94,7 +94,9 @@ class GangExecutor:
         plan = self.executor.plan
         if plan.modes[task.index] == Mode.READ_ONLY and not plan.forced[task.index]:
             return self.executor.run(task.index)  # the plain path records the refusal
-        if preempt.requested():
+        if preempt.requested() and not step.definition.resources.gang:
+            # (a gang runs anyway: its members may not all have heard the stop signal yet,
+            # and one missing from the group's creation would leave the others waiting)
             return self.executor._interrupted(step, time.time())
         report = self._member(step, task)
         if self.rank != task.leader:

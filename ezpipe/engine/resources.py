@@ -35,12 +35,23 @@ _gpus: tuple[int, ...] = ()
 
 
 def gpu_ids() -> tuple[int, ...]:
-    """The device ids (of the node) assigned to the running step; () when it asked for none.
+    """The devices assigned to the running step, as this process numbers them; () when it
+    asked for none.
 
     Select them yourself (``torch.device(f"cuda:{ids[0]}")``): CUDA in this process
-    read ``CUDA_VISIBLE_DEVICES`` before the step began.
+    read ``CUDA_VISIBLE_DEVICES`` before the step began, so when the job's variable
+    was ``"4,5"`` and the step got device 5, this returns (1,); child processes get
+    ``CUDA_VISIBLE_DEVICES=5``.
     """
     return _gpus
+
+
+def _in_process(ids: Sequence[int]) -> tuple[int, ...]:
+    """Node device ids as this process's CUDA numbers them (positions in its variable)."""
+    visible = [p.strip() for p in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+    if all(str(i) in visible for i in ids):
+        return tuple(visible.index(str(i)) for i in ids)
+    return tuple(ids)
 
 
 @contextlib.contextmanager
@@ -84,7 +95,7 @@ def applied(threads: int, gpus: Sequence[int] = (), cores: Sequence[int] = ()) -
     values = {name: str(threads) for name in THREAD_VARIABLES}
     if gpus:
         values["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
-    previous, _gpus = _gpus, tuple(gpus)
+    previous, _gpus = _gpus, _in_process(gpus)
     with contextlib.ExitStack() as stack:
         stack.enter_context(_environment(values))
         stack.enter_context(_affinity(cores))

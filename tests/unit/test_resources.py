@@ -36,7 +36,16 @@ def test_peak_memory_is_the_steps_own_not_the_process_lifetime_peak(folder):
     assert 0 < record.cpu_efficiency <= 1.5
 
 
-def test_applied_limits_threads_sets_variables_and_gpus_and_restores_them():
+def test_gpu_ids_are_numbered_as_this_process_sees_its_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5")
+    with applied(1, gpus=(5,)):
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "5"  # for child processes
+        assert gpu_ids() == (1,)  # cuda:1 in this process is device 5
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "4,5"
+
+
+def test_applied_limits_threads_sets_variables_and_gpus_and_restores_them(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     before = os.environ.get("OMP_NUM_THREADS")
     with applied(3, gpus=(2, 5)):
         assert os.environ["OMP_NUM_THREADS"] == "3"
@@ -46,7 +55,7 @@ def test_applied_limits_threads_sets_variables_and_gpus_and_restores_them():
 
         assert all(p["num_threads"] <= 3 for p in threadpool_info())
     assert os.environ.get("OMP_NUM_THREADS") == before
-    assert "CUDA_VISIBLE_DEVICES" not in os.environ or before is not None
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ
     assert gpu_ids() == ()
 
 
