@@ -208,7 +208,7 @@ def dry_run_text(rows: Sequence[dict[str, Any]], folder: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-HISTORY_LIMIT = 20_000  # steps; a larger plan schedules without reading earlier durations
+HISTORY_LIMIT = 5_000  # steps; a larger plan (sweeps of short steps) skips the reading
 
 
 def durations(plan: Plan, store: Store) -> dict[int, float]:

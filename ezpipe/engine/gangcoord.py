@@ -159,8 +159,10 @@ class PlacedCoordinator(Coordinator):
                 out.append((self.idle.popleft(), STOP))
                 self.stopped += 1
             return out
-        while (index := self.scheduler.next_for(0)) is not None:
-            heapq.heappush(self.pending, (*self.scheduler.priority(index), index))
+        lanes = range(len(self.workers)) if self.plan.policy == "static" else (0,)
+        for lane in lanes:  # static deals steps to lanes; the placer decides the ranks here
+            while (index := self.scheduler.next_for(lane)) is not None:
+                heapq.heappush(self.pending, (*self.scheduler.priority(index), index))
         if not self.idle or not self.pending:
             return out
         window = []  # the best pending steps, in order: the placer looks at these only

@@ -97,3 +97,18 @@ def test_gangs_over_the_thread_world(folder, size):
     for rank in range(size):
         spans = sorted((s, e) for r, _, s, e in log if r == rank)
         assert all(a[1] <= b[0] for a, b in pairwise(spans))
+
+
+@pytest.mark.parametrize("policy", ["dag", "phase", "static"])
+def test_every_policy_places_every_step(folder, policy):
+    plan = plan_of(folder)
+    plan.policy = policy
+    coordinator = PlacedCoordinator(plan, [0, 1, 2, 3], Observer(), [Node([0, 1, 2, 3], [0])])
+    for rank in range(4):
+        coordinator.report(rank, [])
+    while not coordinator.scheduler.finished:
+        sent = coordinator.assignments()
+        assert sent, "stalled"
+        for rank, _ in sent:
+            coordinator.report(rank, [StepOutcome(status=Status.PASSED)])
+    assert all(o is not None for o in coordinator.outcomes)
