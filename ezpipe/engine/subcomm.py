@@ -26,6 +26,21 @@ from .comm import Backoff
 
 TAG_CANCEL = 81  # world: "step <token> failed on my rank: leave its collectives"
 TAG_MEMBER = 82  # world: a member's report to the step's rank 0
+BUFFER_COLLECTIVES = frozenset(
+    {
+        "Gather",
+        "Gatherv",
+        "Scatter",
+        "Scatterv",
+        "Allgatherv",
+        "Alltoall",
+        "Alltoallv",
+        "Reduce_scatter",
+        "Reduce_scatter_block",
+        "Scan",
+        "Exscan",
+    }
+)
 
 
 class StepCancelled(BaseException):
@@ -179,8 +194,20 @@ class StepComm:
             backoff.wait()
         return self.mpi.recv(source=source, tag=tag)
 
-    def __getattr__(self, name: str) -> Any:  # anything else: mpi4py's own (not cancellable)
+    def __getattr__(self, name: str) -> Any:
+        """Other buffer collectives run as their nonblocking form (``Gather`` as
+        ``Igather``, ...); anything else is mpi4py's own (and cannot be left)."""
+        if name in BUFFER_COLLECTIVES:
+            start = getattr(self.mpi, "I" + name.lower())
+
+            def collective(*args: Any, **kwargs: Any) -> None:
+                self._wait_buffer(start(*args, **kwargs))
+
+            return collective
         return getattr(self.mpi, name)
+
+    def alltoall(self, objs: Sequence[Any]) -> list[Any]:
+        return self._gathered(lambda: self.mpi.alltoall(objs))  # type: ignore[no-any-return]
 
 
 def _sum() -> Any:

@@ -25,7 +25,8 @@ def group_of(members: list[int], tag: int) -> MPI.Intracomm:
         group.Free()
 
 
-def test_the_others_leave_allreduce_when_one_rank_raises():
+@pytest.mark.parametrize("collective", ["Allreduce", "Gather"])
+def test_the_others_leave_a_collective_when_one_rank_raises(collective):
     members = list(range(world.size))
     sub = group_of(members, 11)
     cancel = Cancel(world, token=1001)
@@ -37,15 +38,23 @@ def test_the_others_leave_allreduce_when_one_rank_raises():
             cancel.tell(members, world.rank, "rank 1 raised ValueError")
             outcome = "raised"
         else:
-            out = np.zeros(1)
-            comm.Allreduce(np.ones(1), out)
+            out = np.zeros(world.size)
+            if collective == "Allreduce":
+                comm.Allreduce(np.ones(world.size), out)
+            else:
+                comm.Gather(np.ones(1), out, root=0)
     except StepCancelled as exc:
         outcome = f"cancelled: {exc}"
     finally:
         sub.Free()
     outcomes = world.allgather(outcome)
     assert outcomes[1] == "raised"
-    assert all(o == "cancelled: rank 1 raised ValueError" for i, o in enumerate(outcomes) if i != 1)
+    cancelled = "cancelled: rank 1 raised ValueError"
+    if collective == "Gather":  # only the root waits for rank 1; the others may be done
+        assert outcomes[0] == cancelled
+        assert all(o in (cancelled, "returned") for o in outcomes[2:])
+    else:
+        assert all(o == cancelled for i, o in enumerate(outcomes) if i != 1)
     assert world.allreduce(1) == world.size  # the world goes on
     world.barrier()
     drain(world)
@@ -91,3 +100,19 @@ def test_thousands_of_groups_are_freed():
             sub = group_of(members, 20 + i % 1000)
             sub.Free()
     world.barrier()
+
+
+def test_buffer_collectives_give_mpis_results():
+    sub = group_of(list(range(world.size)), 14)
+    comm = StepComm(sub, Cancel(world, token=4001))
+    try:
+        out = np.zeros(world.size)
+        comm.Gather(np.array([float(comm.rank)]), out, root=0)
+        if comm.rank == 0:
+            assert list(out) == [float(r) for r in range(world.size)]
+        total = np.zeros(1)
+        comm.Allreduce(np.array([1.0]), total)
+        assert total[0] == world.size
+        assert comm.alltoall(list(range(world.size))) == [comm.rank] * world.size
+    finally:
+        sub.Free()
