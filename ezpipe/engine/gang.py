@@ -254,7 +254,8 @@ class GangExecutor:
         names = {i: r.error_type or "an error" for i, r in raised.items()}
         reason = deadline.who_did_not_return(names, missing, wait)
         if first is not None and first.error:
-            reason = f"{reason}: {first.error}" if reason else first.error
+            detail = first.error.partition(": ")[2] if raised else first.error
+            reason = f"{reason}: {detail}" if reason else first.error
         end = time.time()
         record = self.executor._record(
             step,
