@@ -242,8 +242,8 @@ class Session:
                 self.store.write_record(record)
         statuses = [Status.NOT_RUN if o is None else o.status for o in coordinator.outcomes]
         message = (
-            f"pipeline {self.pipeline.name!r}: step {step.name!r} failed and ranks "
-            f"{list(outcome.stuck)} cannot be freed ({outcome.error}); the records and the "
+            f"pipeline {self.pipeline.name!r}: step {step.name!r} failed and world ranks "
+            f"{sorted(outcome.stuck)} cannot be freed ({outcome.error}); the records and the "
             f"summary are written, a rerun resumes"
         )
         try:

@@ -63,8 +63,9 @@ def test_a_step_needing_more_ranks_than_the_job_is_refused_before_anything_runs(
     assert not (tmp_path / "steps").exists()
 
 
-def test_a_rank_raising_while_the_others_sit_in_allreduce_fails_only_that_step(tmp_path):
-    done = run_script(SCRIPT, str(tmp_path), "raise", ranks=4, timeout=240)
+@pytest.mark.parametrize("ranks", [4, 8])
+def test_a_rank_raising_while_the_others_sit_in_allreduce_fails_only_that_step(tmp_path, ranks):
+    done = run_script(SCRIPT, str(tmp_path), "raise", ranks=ranks, timeout=240)
     assert done.returncode == 0, done.stderr  # a failed step does not fail the script
     got = statuses(done.stdout)
     assert got == {"boom": 1, "after": 2, "pair": 0, "pair.1": 0, "pair.2": 0}
@@ -72,7 +73,7 @@ def test_a_rank_raising_while_the_others_sit_in_allreduce_fails_only_that_step(t
     assert rec["error_message"] == "rank 1 raised ValueError: rank 1 cannot go on"
     assert "rank 1 cannot go on" in rec["traceback"] and "in boom" in rec["traceback"]
     assert len(rec["ranks"]) == 4
-    again = run_script(SCRIPT, str(tmp_path), "raise", ranks=4, timeout=240)  # resumes
+    again = run_script(SCRIPT, str(tmp_path), "raise", ranks=ranks, timeout=240)  # resumes
     assert statuses(again.stdout) == got
     assert all(len(records(tmp_path, n)) == 1 for n in ("pair", "pair.1", "pair.2"))
 
