@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -28,6 +29,7 @@ from ..records import Mode, Status, StepOutcome
 from ..steps import Step, substitute
 from . import capture, deadline, preempt, resources
 from .comm import Backoff, Comm
+from .placement import Node
 from .sandbox import HOST, StepExecutor, _os_exit_as_exception, _safe_str
 from .subcomm import TAG_MEMBER, Cancel, SelfComm, StepCancelled, StepComm
 
@@ -74,11 +76,15 @@ def _raw_world(comm: Comm) -> Any:
 class GangExecutor:
     """Runs :class:`Task` messages on this rank, beside the plain :class:`StepExecutor`."""
 
-    def __init__(self, executor: StepExecutor, world: Comm) -> None:
+    def __init__(self, executor: StepExecutor, world: Comm, nodes: Sequence[Node] = ()) -> None:
         self.executor = executor
         self.world = world
         self.raw = _raw_world(world)
         self.rank = world.rank
+        self.node, self.local_rank = 0, 0
+        for n, node in enumerate(nodes):
+            if self.rank in node.ranks:
+                self.node, self.local_rank = n, node.ranks.index(self.rank)
 
     def run(self, task: Task) -> StepOutcome:
         step = self.executor.plan.steps[task.index]
@@ -126,7 +132,11 @@ class GangExecutor:
                 args = substitute(step.args, self.executor._load_input)
                 kwargs = substitute(step.kwargs, self.executor._load_input)
                 if res.gang:
-                    kwargs["comm"] = SelfComm() if group is None else StepComm(group, cancel)
+                    kwargs["comm"] = (
+                        SelfComm()
+                        if group is None
+                        else StepComm(group, cancel, self.node, self.local_rank)
+                    )
                 cores = task.cores[me] if task.cores else ()
                 gpus = task.gpus[me] if task.gpus else ()
                 with (

@@ -123,7 +123,7 @@ def run(
     if not faulthandler.is_enabled():
         faulthandler.enable()  # a segfault in a step prints where it happened
     executor = StepExecutor(plan, store, worker, comm.rank)
-    gangs = GangExecutor(executor, comm) if nodes is not None else None
+    gangs = GangExecutor(executor, comm, nodes) if nodes is not None else None
     coordinator: Coordinator | None = None
     if comm.rank == 0:
         workers = workers_of(comm, nodes is not None)

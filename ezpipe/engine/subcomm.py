@@ -103,11 +103,13 @@ def drain(world: Any) -> int:
 class StepComm:
     """A k-rank step's communicator: mpi4py's methods, collectives that can be left."""
 
-    def __init__(self, mpi: Any, cancel: Cancel) -> None:
+    def __init__(self, mpi: Any, cancel: Cancel, node: int = 0, local_rank: int = 0) -> None:
         self.mpi = mpi  # the raw mpi4py communicator
         self.cancel = cancel
         self.rank: int = mpi.Get_rank()
         self.size: int = mpi.Get_size()
+        self.node = node  # which node of the job this rank is on (pretend nodes count)
+        self.local_rank = local_rank  # this rank's position among its node's ranks
 
     def Get_rank(self) -> int:
         return self.rank
@@ -222,6 +224,8 @@ class SelfComm:
     rank = 0
     size = 1
     mpi = None
+    node = 0
+    local_rank = 0
 
     def Get_rank(self) -> int:
         return 0

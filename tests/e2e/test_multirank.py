@@ -46,8 +46,11 @@ def test_multi_rank_steps_meet_in_collectives(tmp_path, ranks):
         assert result(tmp_path, "pair" if i == 0 else f"pair.{i}") == 2 * i + 1
     for i in range(2):
         got = result(tmp_path, f"quad{i}")
+        where = got.pop("where")
         assert got == {"sum": 6.0, "size": 4, "mpi": 4, "i": i}
         rec = record(tmp_path, f"quad{i}")
+        # one machine, one node: each member's node-local rank is its world rank
+        assert where == [(0, world) for world in rec["ranks"]]
         assert len(set(rec["ranks"])) == 4 and rec["rank"] == rec["ranks"][0]
         assert len(rec["hosts"]) == 4
         logs = sorted(p.name for p in (tmp_path / "steps" / f"quad{i}").glob("*/output*.log"))
@@ -143,3 +146,5 @@ def test_gpus_memory_and_threads_are_placed_on_pretend_nodes(tmp_path):
                     # never two steps on one device; 6G + 6G never on a 10G node
                     assert same is not None and not same(a, b)
     assert result(tmp_path, "threaded") == {"omp": "2", "pools": [2]}
+    quad = record(tmp_path, "quad0")  # spans both pretend nodes: each rank knows its own
+    assert result(tmp_path, "quad0")["where"] == [(node[r], r % 2) for r in quad["ranks"]]

@@ -39,7 +39,14 @@ def quad(i, comm):
     buf = np.array([float(comm.rank)])
     out = np.zeros(1)
     comm.Allreduce(buf, out)
-    return {"sum": float(out[0]), "size": comm.size, "mpi": comm.mpi.Get_size(), "i": i}
+    where = comm.allgather((comm.node, comm.local_rank))
+    return {
+        "sum": float(out[0]),
+        "size": comm.size,
+        "mpi": comm.mpi.Get_size(),
+        "i": i,
+        "where": where,
+    }
 
 
 @pipeline.step
@@ -148,6 +155,7 @@ elif scenario == "big":
 elif scenario == "single":
     solo(20)
 elif scenario == "place":
+    quad(0)
     for i in range(8):
         on_gpu(i)
         big_memory(i)
