@@ -47,14 +47,18 @@ _EXPORTS: dict[str, str] = {
     "Pipeline": "pipeline",
     "FolderReader": "reader",
     "open": "reader:open_folder",
+    "StepCancelled": "engine.subcomm",
+    "StepComm": "engine.subcomm",
+    "StepTimeout": "engine.subcomm",
+    "gpu_ids": "engine.resources",
     "Mode": "records",
     "Status": "records",
     "StepRecord": "records",
     "PlaceHolder": "steps",
     "Step": "steps",
-    "StepFunction": "steps",
-    "as_pickle_step": "steps",
-    "as_dill_step": "steps",
+    "StepFunction": "decorate",
+    "as_pickle_step": "decorate",
+    "as_dill_step": "decorate",
 }
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -86,15 +90,19 @@ __all__ = [
     "SkippedStepWarning",
     "Status",
     "Step",
+    "StepCancelled",
+    "StepComm",
     "StepFailedError",
     "StepFunction",
     "StepRecord",
+    "StepTimeout",
     "StorageFullError",
     "StoreError",
     "UnrecognizedStepWarning",
     "__version__",
     "as_dill_step",
     "as_pickle_step",
+    "gpu_ids",
     "open",
 ]
 
@@ -114,6 +122,9 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .decorate import StepFunction, as_dill_step, as_pickle_step
+    from .engine.resources import gpu_ids
+    from .engine.subcomm import StepCancelled, StepComm, StepTimeout
     from .errors import (
         CycleError,
         DefinitionError,
@@ -142,4 +153,4 @@ if TYPE_CHECKING:
     from .reader import FolderReader
     from .reader import open_folder as open
     from .records import Mode, Status, StepRecord
-    from .steps import PlaceHolder, Step, StepFunction, as_dill_step, as_pickle_step
+    from .steps import PlaceHolder, Step

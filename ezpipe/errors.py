@@ -120,6 +120,7 @@ class LockedError(StoreError):
     """Another live run holds the pipeline folder's lock."""
 
 
+EXIT_STUCK = 76  # a multi-rank step's ranks could not be freed: records and summary written
 EXIT_INTERRUPTED = 75  # EX_TEMPFAIL: "try again later", what a job script's resubmission reads
 
 

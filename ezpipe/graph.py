@@ -20,6 +20,9 @@ from .keys import StepRef, compact_parts, hash_value, key_session, step_key_and_
 from .steps import Step, substitute
 
 REPR_LIMIT = 200
+# A k-rank step's key hashes k as one more argument, under a name no parameter can
+# have; a 1-rank step hashes none, so every key made before ranks= existed stays valid.
+RANKS_ARGUMENT = "\x00ranks"
 T = TypeVar("T")
 
 
@@ -78,6 +81,8 @@ def assign_keys(steps: Sequence[Step], order: Sequence[int]) -> list[str]:
         arguments = step.bound
         if step.upstream:
             arguments = substitute(arguments, lambda s: StepRef(s.key, s.name))
+        if definition.resources.ranks > 1:  # a decomposition can change the result
+            arguments = {**arguments, RANKS_ARGUMENT: definition.resources.ranks}
         deps = step.dependencies  # every upstream key, also those exclude_from_key leaves out
         try:
             step.key, step.manifest, warnings = step_key_and_manifest(

@@ -12,9 +12,10 @@ and ``execute(...)``), on every rank alike, so rank 0 never raises alone.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -65,6 +66,11 @@ ENV: dict[str, EnvVar] = {
         EnvVar("EZPIPE_SLURM_ATTEMPT", "int", "set by job scripts: resubmission number"),
         EnvVar("EZPIPE_SLURM_RESUBMIT", "int", "set by job scripts: resubmissions allowed"),
         EnvVar("EZPIPE_SLURM_PREVIOUS_JOB", "str", "set by job scripts: the job resubmitted"),
+        EnvVar("EZPIPE_GRACE", "float", "seconds a failed multi-rank step's ranks get (30)"),
+        EnvVar("EZPIPE_PRETEND_NODES", "int", "tests: split each node's ranks into N nodes"),
+        EnvVar("EZPIPE_NODE_GPUS", "str", "GPU ids per node (0,1,2,3) or a count"),
+        EnvVar("EZPIPE_NODE_CORES", "int", "cores per node (default: the CPUs a rank sees)"),
+        EnvVar("EZPIPE_NODE_MEMORY", "str", "memory per node, 64G (default: MemTotal)"),
     )
 }
 
@@ -244,3 +250,104 @@ def steering_environment(
     if lock_timeout is not None:
         out["EZPIPE_LOCK_TIMEOUT"] = repr(float(lock_timeout))
     return out
+
+
+MEMORY_UNITS = {"": 1, "b": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def parse_memory(value: int | float | str | None) -> int | None:
+    """Bytes from ``4_000_000``, ``"512M"``, ``"16G"`` or ``"1.5GB"`` (powers of 1,024)."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        amount = int(value)
+    elif isinstance(value, str):
+        text = value.strip().lower().removesuffix("ib").removesuffix("b")
+        unit = text[-1] if text and text[-1] in MEMORY_UNITS else ""
+        try:
+            amount = int(float(text[: len(text) - len(unit)]) * MEMORY_UNITS[unit])
+        except ValueError:
+            raise DefinitionError(f"memory={value!r} is not a size like 512M or 16G") from None
+    else:
+        raise DefinitionError(f"memory={value!r} is not a size like 512M or 16G")
+    if amount <= 0:
+        raise DefinitionError(f"memory must be positive, got {value!r}")
+    return amount
+
+
+def _count(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise DefinitionError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return value
+
+
+@dataclass(frozen=True)
+class StepOptions:
+    """What one step function needs to run: validated when the decorator is applied.
+
+    ``ranks`` (a decomposition can change the result) is part of the step's key;
+    ``threads``, ``gpus``, ``memory``, ``timeout`` and ``priority`` only steer where
+    and when it runs, so changing them never invalidates a cached result.
+    ``gang`` says whether the function takes the step's communicator as ``comm``
+    (any explicit ``ranks=``, 1 included).
+    """
+
+    ranks: int = 1
+    threads: int = 1
+    gpus: int = 0
+    memory: int | None = None  # bytes
+    timeout: float | None = None  # seconds
+    priority: float | None = None  # higher runs first; None: from the critical path
+    gang: bool = False
+
+    @classmethod
+    def make(
+        cls,
+        *,
+        ranks: int | None = None,
+        threads: int | None = None,
+        gpus: int | None = None,
+        memory: int | float | str | None = None,
+        timeout: float | None = None,
+        priority: float | None = None,
+    ) -> StepOptions:
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0
+        ):
+            raise DefinitionError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        if priority is not None and (
+            isinstance(priority, bool) or not isinstance(priority, (int, float))
+        ):
+            raise DefinitionError(f"priority must be a number, got {priority!r}")
+        return cls(
+            ranks=1 if ranks is None else _count("ranks", ranks, 1),
+            threads=1 if threads is None else _count("threads", threads, 1),
+            gpus=0 if gpus is None else _count("gpus", gpus, 0),
+            memory=parse_memory(memory),
+            timeout=None if timeout is None else float(timeout),
+            priority=None if priority is None else float(priority),
+            gang=ranks is not None,
+        )
+
+    def signature(self, func: Callable[..., Any]) -> inspect.Signature:
+        """What a call binds: without ``comm`` for a step given ``ranks=`` (ezpipe passes it)."""
+        signature = inspect.signature(func)
+        if not self.gang:
+            return signature
+        if "comm" not in signature.parameters:
+            name = getattr(func, "__qualname__", type(func).__qualname__)
+            raise DefinitionError(
+                f"{name} is a ranks={self.ranks} step, so it must take its communicator "
+                f"as a parameter named 'comm'; its signature is {signature}"
+            )
+        return signature.replace(
+            parameters=[p for n, p in signature.parameters.items() if n != "comm"]
+        )
+
+    @property
+    def placed(self) -> bool:
+        """Does the step need more than one plain rank (placement by node)?"""
+        return self.ranks > 1 or self.threads > 1 or self.gpus > 0 or self.memory is not None
+
+
+DEFAULT_STEP = StepOptions()

@@ -17,6 +17,7 @@ import pandas as pd
 
 from . import graph as graph_mod
 from . import schema, trust
+from .decorate import StepFunction, as_pickle_step
 from .engine.comm import Comm, world
 from .errors import (
     FailedStepWarning,
@@ -35,7 +36,7 @@ from .options import RunOptions, env
 from .plan import Plan
 from .records import Mode, RunTally, Status, StepRecord
 from .session import Session
-from .steps import PlaceHolder, Step, StepFunction, StepRegistry, as_pickle_step
+from .steps import PlaceHolder, Step, StepRegistry
 from .store import Store
 
 
@@ -178,6 +179,12 @@ class Pipeline:
         version: str | int | None = None,
         exclude_from_key: Iterable[str] = (),
         mode: Mode | str | None = None,
+        ranks: int | None = None,
+        threads: int | None = None,
+        gpus: int | None = None,
+        memory: int | str | None = None,
+        timeout: float | None = None,
+        priority: float | None = None,
     ) -> Callable[[Callable[..., Any]], StepFunction]: ...
     def step(
         self,
@@ -189,8 +196,15 @@ class Pipeline:
         version: str | int | None = None,
         exclude_from_key: Iterable[str] = (),
         mode: Mode | str | None = None,
+        ranks: int | None = None,
+        threads: int | None = None,
+        gpus: int | None = None,
+        memory: int | str | None = None,
+        timeout: float | None = None,
+        priority: float | None = None,
     ) -> StepFunction | Callable[[Callable[..., Any]], StepFunction]:
-        """``@pipeline.step`` or ``@pipeline.step(version=2, ...)``: see :func:`as_pickle_step`."""
+        """``@pipeline.step`` or ``@pipeline.step(version=2, ranks=4, ...)``: see
+        :func:`as_pickle_step` (``ranks=k``: the function takes a k-rank ``comm``)."""
         decorate = as_pickle_step(
             self,
             depends_on,
@@ -198,6 +212,12 @@ class Pipeline:
             version=version,
             exclude_from_key=exclude_from_key,
             mode=mode,
+            ranks=ranks,
+            threads=threads,
+            gpus=gpus,
+            memory=memory,
+            timeout=timeout,
+            priority=priority,
         )
         return decorate if func is None else decorate(func)
 

@@ -247,3 +247,33 @@ def dry_run_text(rows: Sequence[dict[str, Any]], folder: str) -> str:
     for r in rows:
         lines.append(f"{r['name']:<{width}}  {r['phase']:>5}  {r['action']:<19} {r['reason']}")
     return "\n".join(lines) + "\n"
+
+
+HISTORY_LIMIT = 5_000  # steps; a larger plan (sweeps of short steps) skips the reading
+
+
+def durations(plan: Plan, store: Store) -> dict[int, float]:
+    """Seconds earlier runs took, per step of ``plan`` that is to run (rank 0, at plan time).
+
+    A step's own newest record of any key counts (a changed definition usually
+    takes about as long); a step without one takes the mean of its function's.
+    The critical path and gang scheduling weigh steps by these, so a long point
+    defined last in a sweep still starts first.
+    """
+    selected = list(plan.selected)
+    if len(selected) > HISTORY_LIMIT:
+        return {}
+    own: dict[int, float] = {}
+    by_function: dict[str, list[float]] = {}
+    for index in selected:
+        step = plan.steps[index]
+        for record in store.records_of(step.name):  # newest first, in either layout
+            if record.duration is not None and not record.cached:
+                own[index] = record.duration
+                by_function.setdefault(step.function_name, []).append(record.duration)
+                break
+    for index in selected:
+        runs = by_function.get(plan.steps[index].function_name)
+        if index not in own and runs:
+            own[index] = sum(runs) / len(runs)
+    return own

@@ -75,6 +75,16 @@ class StepRecord(BaseModel):
     manifest: dict[str, Any] | None = None  # the parts of the key (ezpipe.keys), for "why"
     adopted_from: str | None = None  # the key whose result was accepted for this one
     accepted: list[str] | None = None  # the functions whose new code was accepted
+    # where and with what it ran: every rank and host of a multi-rank step, rank 0 first
+    ranks: list[int] | None = None
+    hosts: list[str] | None = None
+    threads: int | None = None
+    gpus: list[int] | None = None
+    # what it used, summed over its ranks: CPU seconds, this step's own peak resident
+    # bytes, and CPU time / (wall x threads x ranks)
+    cpu_time: float | None = None
+    peak_memory: int | None = None
+    cpu_efficiency: float | None = None
 
     def outcome(self, *, reused: bool = False) -> StepOutcome:
         """The small part of the record that travels back to rank 0."""
@@ -88,6 +98,10 @@ class StepRecord(BaseModel):
             cached=reused,
             error=self.error_message,
             skipped_because=self.skipped_because,
+            ranks=tuple(self.ranks) if self.ranks else None,
+            cpu_time=self.cpu_time,
+            peak_memory=self.peak_memory,
+            cpu_efficiency=self.cpu_efficiency,
         )
 
 
@@ -117,6 +131,7 @@ class RunRecord(BaseModel):
     options: dict[str, Any] = {}
     counts: dict[str, int] = {}
     verdict: dict[str, Any] | None = None  # RunTally.as_dict() of the finished run
+    allocation: str | None = None  # the start-up check of the job against its steps
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +160,11 @@ class StepOutcome:
     interrupted: bool = False
     lines: tuple[str, ...] = ()
     storage_error: str | None = None  # ezpipe could not store it (a full disk): not recorded
+    ranks: tuple[int, ...] | None = None  # a multi-rank step's ranks, its rank 0 first
+    cpu_time: float | None = None
+    peak_memory: int | None = None
+    cpu_efficiency: float | None = None
+    stuck: tuple[int, ...] = ()  # ranks of this step that did not return: end the job
 
 
 WORDS = ("Completed", "Failed", "Interrupted", "Incomplete")

@@ -50,6 +50,7 @@ class RunLog:
         hosts: list[str],
         options: Mapping[str, Any],
         environ: Mapping[str, str] = os.environ,
+        allocation: str | None = None,
     ) -> RunLog:
         """Record the start of a run (``run.json`` and, inside Slurm, the job entry)."""
         record = RunRecord(
@@ -65,6 +66,7 @@ class RunLog:
             command=list(sys.argv),
             cwd=os.getcwd(),
             options=dict(options),
+            allocation=allocation,
         )
         run_log = cls(store, record, job_entry(environ, ranks))
         run_log._write_record()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn, Protocol
@@ -28,13 +29,16 @@ from typing import Any, NoReturn, Protocol
 import pandas as pd
 
 from .adopt import adopt
-from .engine import capture, fatal, preempt
+from .engine import allocation, capture, fatal, preempt, topology
 from .engine.comm import Comm
-from .engine.loop import RunOutcome
+from .engine.coordinator import Coordinator
+from .engine.gangcoord import PlacedCoordinator, placed_plan
+from .engine.loop import RunOutcome, workers_of
 from .engine.loop import run as run_plan
+from .engine.placement import Node, refuse_oversized, refuse_unplaceable
 from .engine.sandbox import HOST
 from .engine.skips import SkipRecorder
-from .errors import EXIT_CTRL_C, JobInterrupted, RunCancelled, StorageFullError
+from .errors import EXIT_CTRL_C, EXIT_STUCK, JobInterrupted, RunCancelled, StorageFullError
 from .events import Observers
 from .graph import FrozenGraph
 from .observe import summary as summary_mod
@@ -42,9 +46,9 @@ from .observe.console import Console
 from .observe.digest import digest, table
 from .observe.progress import Progress, choose_style
 from .observe.terminal import LineStream, Relay, Screen
-from .options import RunOptions
-from .plan import Plan, dry_run_rows, dry_run_text, stored_passes
-from .records import RunTally, Status, StepOutcome
+from .options import RunOptions, env
+from .plan import Plan, dry_run_rows, dry_run_text, durations, stored_passes
+from .records import RunTally, Status, StepOutcome, StepRecord
 from .runlog import RunLog, note
 from .steps import Step
 from .store import Store
@@ -104,6 +108,10 @@ class Session:
         self.store = pipeline.store
         frozen = pipeline.agree()  # a collective: no rank leaves alone
         self.plan = Plan.make(pipeline.steps, frozen, options)  # pure: every rank alike
+        placed = placed_plan(self.plan)
+        refuse_oversized(self.plan, len(workers_of(self.comm, placed)))  # every rank alike
+        self.nodes: list[Node] | None = None
+        self.history: dict[int, float] = {}
         self.console = Console(
             self.comm.rank,
             enabled=options.echo,
@@ -122,6 +130,7 @@ class Session:
         if self.options.dry_run:
             return self.dry_run()
         self.agree()
+        self.place()
         self.begin()
         outcome = self.run()
         frame, tally = self.finish(outcome)
@@ -132,13 +141,36 @@ class Session:
     def agree(self) -> None:
         self.pipeline.lock_for_run()
 
+    def place(self) -> None:
+        """Where steps can run: every rank's node (a collective), each placed step checked
+        against the nodes on every rank alike, and rank 0's durations of earlier runs."""
+        if placed_plan(self.plan):
+            infos = topology.gather(self.comm)
+            self.nodes = topology.nodes_of(
+                infos, workers_of(self.comm, True), env("EZPIPE_PRETEND_NODES")
+            )
+            refuse_unplaceable(self.plan, self.nodes)
+        if self.comm.rank == 0:
+            with fatal_on_root(self.pipeline, "read the durations of earlier runs"):
+                self.history = durations(self.plan, self.store)
+
     def begin(self) -> None:
         comm = self.comm
         hosts = comm.allgather(HOST)
         if comm.rank == 0:
             with fatal_on_root(self.pipeline, "record the start of the run"):
+                verdict = allocation.check(
+                    self.plan.steps, comm.size, self.nodes, self.pipeline.folder
+                )
+                if not verdict.ok or self.nodes is not None or os.environ.get("SLURM_JOB_ID"):
+                    sys.stderr.write(verdict.line + "\n")
                 self.run_log = RunLog.begin(
-                    self.store, self.pipeline.name, comm.size, hosts, self.options.steering()
+                    self.store,
+                    self.pipeline.name,
+                    comm.size,
+                    hosts,
+                    self.options.steering(),
+                    allocation=verdict.line,
                 )
                 self.adopted = adopt(
                     self.plan,
@@ -171,6 +203,9 @@ class Session:
                     self.worker_events,
                     self.coordinator_events,
                     self.options.switch_interval,
+                    history=self.history,
+                    nodes=self.nodes,
+                    on_stuck=self.stuck,
                 )
         except KeyboardInterrupt:
             self.pipeline.release()
@@ -278,6 +313,38 @@ class Session:
         if self.comm.size > 1:
             fatal.end(EXIT_CTRL_C)
         raise RunCancelled(message) from None
+
+    def stuck(self, coordinator: Coordinator) -> None:
+        """A step's ranks cannot be freed: on rank 0's coordinator thread, write that
+        step's failure, every finished record's summary and the run log, then end the
+        job with :data:`EXIT_STUCK`; a rerun resumes."""
+        assert isinstance(coordinator, PlacedCoordinator) and coordinator.stuck is not None
+        index, outcome = coordinator.stuck
+        step = self.plan.steps[index]
+        if self.store.read_record(step.name, step.key) is None:  # its rank 0 never wrote it
+            record = StepRecord(
+                name=step.name,
+                key=step.key,
+                status=Status.FAILED,
+                function=step.function_name,
+                phase=step.phase,
+                rank=outcome.rank,
+                error_type="StepStuck",
+                error_message=outcome.error,
+            )
+            with contextlib.suppress(OSError):
+                self.store.write_record(record)
+        statuses = [Status.NOT_RUN if o is None else o.status for o in coordinator.outcomes]
+        message = (
+            f"pipeline {self.pipeline.name!r}: step {step.name!r} failed and world ranks "
+            f"{sorted(outcome.stuck)} cannot be freed ({outcome.error}); the records and the "
+            f"summary are written, a rerun resumes"
+        )
+        try:
+            self._conclude(RunOutcome(statuses, coordinator.outcomes))
+        finally:
+            Console(0).text(f"ezpipe: {message}")
+            self.comm.abort(message, code=EXIT_STUCK)
 
     def stopped(self, tally: RunTally) -> None:
         """A stop signal cut the run short: end the process with status 75 (resubmit me)."""

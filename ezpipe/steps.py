@@ -15,10 +15,8 @@ nothing above the definition layer.
 from __future__ import annotations
 
 import difflib
-import functools
-import inspect
-from collections.abc import Callable, Iterable, Iterator
-from typing import Any, Protocol
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import (
     DefinitionError,
@@ -29,7 +27,10 @@ from .errors import (
 )
 from .keys import callable_name
 from .names import UNSAFE, check_name
-from .records import Mode, Status
+from .records import Status
+
+if TYPE_CHECKING:
+    from .decorate import StepFunction
 
 
 class Owner(Protocol):
@@ -98,7 +99,7 @@ class StepRegistry:
 
     def resolve(self, ref: Step | PlaceHolder | str) -> Step:
         """The step a reference names; an unknown name is an error with suggestions."""
-        step = _as_step(ref)
+        step = as_step(ref)
         if step is not None:
             self.check_own(step, step)
             return step
@@ -173,10 +174,10 @@ class Step:
     def depends_on(self, *steps: Step | PlaceHolder) -> Step:
         """Add order-only dependencies after the call; returns ``self`` for chaining."""
         for other in steps:
-            dep = _as_step(other)
+            dep = as_step(other)
             if dep is None:
                 raise DefinitionError(
-                    f"{self!r}.depends_on() takes steps, got {other!r}{_uncalled_hint(other)}"
+                    f"{self!r}.depends_on() takes steps, got {other!r}{uncalled_hint(other)}"
                 )
             self.registry.check_own(dep, self)
             self.registry.check_open(f"add a dependency to {self!r}")
@@ -220,7 +221,7 @@ class PlaceHolder:
         return f"<result of {self.step.name}>"
 
 
-def _as_step(value: Any) -> Step | None:
+def as_step(value: Any) -> Step | None:
     if isinstance(value, Step):
         return value
     if isinstance(value, PlaceHolder):
@@ -228,26 +229,26 @@ def _as_step(value: Any) -> Step | None:
     return None
 
 
-_CONTAINERS = (list, tuple, dict, set, frozenset)
+CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
 def find_steps(value: Any, found: dict[int, Step]) -> None:
     """Collect every step referenced in ``value`` (nested containers included)."""
-    step = _as_step(value)
+    step = as_step(value)
     if step is not None:
         found.setdefault(id(step), step)
     elif isinstance(value, dict):
         for k, v in value.items():
             find_steps(k, found)
             find_steps(v, found)
-    elif isinstance(value, _CONTAINERS):
+    elif isinstance(value, CONTAINERS):
         for item in value:
             find_steps(item, found)
 
 
 def substitute(value: Any, result_of: Callable[[Step], Any]) -> Any:
     """A copy of ``value`` with every step reference replaced by that step's result."""
-    step = _as_step(value)
+    step = as_step(value)
     if step is not None:
         return result_of(step)
     if isinstance(value, dict):
@@ -256,177 +257,18 @@ def substitute(value: Any, result_of: Callable[[Step], Any]) -> Any:
         )
     if isinstance(value, tuple) and hasattr(value, "_fields"):  # namedtuple
         return type(value)(*(substitute(v, result_of) for v in value))
-    if isinstance(value, _CONTAINERS):
+    if isinstance(value, CONTAINERS):
         return type(value)(substitute(v, result_of) for v in value)
     return value
 
 
-def _short(func: Callable[..., Any]) -> str:
+def short_name(func: Callable[..., Any]) -> str:
     return callable_name(func).rsplit(".", 1)[-1]  # "load", not "main.<locals>.load"
 
 
-def _uncalled_hint(value: Any) -> str:
-    name = _short(value.func) if isinstance(value, StepFunction) else None
+def uncalled_hint(value: Any) -> str:
+    name = short_name(value.func) if getattr(value, "is_step_function", False) else None
     return f" ({name} is a step function itself: did you mean {name}(...)?)" if name else ""
-
-
-def _dependency_list(depends_on: Any, owner: str) -> list[Step]:
-    """``depends_on`` as steps: one step is a list of one; anything else is an error."""
-    if depends_on is None or _as_step(depends_on) is not None:
-        depends_on = [] if depends_on is None else [depends_on]
-    if isinstance(depends_on, (str, bytes)) or not isinstance(depends_on, Iterable):
-        depends_on = [depends_on]
-    steps = [_as_step(dep) for dep in depends_on]
-    for dep, step in zip(depends_on, steps, strict=True):
-        if step is None:
-            raise DefinitionError(
-                f"depends_on of {owner} takes steps (one, or a list of them), got "
-                f"{type(dep).__name__} {dep!r}{_uncalled_hint(dep)}"
-            )
-    return steps  # type: ignore[return-value]
-
-
-def find_step_function(value: Any) -> StepFunction | None:
-    """A step function (decorated but not called) inside ``value``, if any."""
-    if isinstance(value, StepFunction):
-        return value
-    items = (*value, *value.values()) if isinstance(value, dict) else value
-    if isinstance(value, _CONTAINERS):
-        for item in items:
-            if (found := find_step_function(item)) is not None:
-                return found
-    return None
-
-
-class StepFunction:
-    """What a decorator returns: calling it records a step instead of running."""
-
-    def __init__(
-        self,
-        pipeline: Owner,
-        func: Callable[..., Any],
-        depends_on: Iterable[Step | PlaceHolder] = (),
-        *,
-        name: str | None = None,
-        version: str | int | None = None,
-        exclude_from_key: Iterable[str] = (),
-        mode: Mode | str | None = None,
-    ) -> None:
-        if not callable(func):
-            raise DefinitionError(f"a step must wrap a callable, got {func!r}")
-        self.pipeline = pipeline
-        self.registry = pipeline.registry
-        self.func = func
-        self.signature = inspect.signature(func)
-        self.name_template = name
-        self.version = None if version is None else str(version)
-        self.mode = None if mode is None else Mode.parse(mode)
-        self.exclude_from_key = tuple(exclude_from_key)
-        unknown = set(self.exclude_from_key) - set(self.signature.parameters)
-        if unknown:
-            raise DefinitionError(
-                f"exclude_from_key names {sorted(unknown)} are not parameters of "
-                f"{callable_name(func)}{self.signature}"
-            )
-        self.depends_on = _dependency_list(depends_on, callable_name(func))
-        functools.update_wrapper(self, func)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Step:
-        return self._record(None, args, kwargs)
-
-    def named(self, name: str) -> Callable[..., Step]:
-        """``f.named("f_small")(x)`` records a call of ``f`` under an explicit name."""
-        check_name(name)
-        return lambda *args, **kwargs: self._record(name, args, kwargs)
-
-    def _record(self, name: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Step:
-        try:
-            bound = self.signature.bind(*args, **kwargs)
-        except TypeError as exc:
-            raise DefinitionError(
-                f"bad arguments for step {callable_name(self.func)}{self.signature}: {exc}"
-            ) from None
-        bound.apply_defaults()
-        for parameter, value in bound.arguments.items():
-            uncalled = find_step_function(value)
-            if uncalled is not None:
-                other = _short(uncalled.func)
-                raise DefinitionError(
-                    f"argument {parameter!r} of {_short(self.func)} is the step function "
-                    f"{other} itself: did you mean {other}(...)?"
-                )
-        found: dict[int, Step] = {}
-        find_steps(args, found)
-        find_steps(kwargs, found)
-        step = Step(
-            self,
-            args,
-            kwargs,
-            dict(bound.arguments),
-            tuple(dict.fromkeys(s.index for s in found.values())),
-            [s.index for s in self.depends_on],
-        )
-        for dep in (*found.values(), *self.depends_on):
-            self.registry.check_own(dep, step)
-        if name is None and self.name_template is not None:
-            try:
-                name = self.name_template.format(**bound.arguments)
-            except (KeyError, IndexError, ValueError) as exc:
-                raise DefinitionError(
-                    f"name template {self.name_template[:80]!r} of {callable_name(self.func)} "
-                    f"cannot be filled from its arguments: {exc!r}"
-                ) from None
-        self.registry.add(step, name)  # checks that a file system can hold the name
-        return step
-
-    def __repr__(self) -> str:
-        return f"<ezpipe step function {callable_name(self.func)}>"
-
-
-def as_pickle_step(
-    pipeline: Owner,
-    depends_on: Iterable[Step | PlaceHolder] | None = None,
-    *,
-    name: str | None = None,
-    version: str | int | None = None,
-    exclude_from_key: Iterable[str] = (),
-    mode: Mode | str | None = None,
-) -> Callable[[Callable[..., Any]], StepFunction]:
-    """Decorator: calls of the function become lazy steps of ``pipeline``.
-
-    ``depends_on`` adds order-only dependencies (inputs passed as steps or
-    placeholders are dependencies already). ``name`` is a format template filled
-    from the call's arguments (``"train_lr{lr}"``); without it the first call is
-    named after the function and later calls ``func.1``, ``func.2``, ... .
-    ``version`` is part of the content key: bump it to invalidate old results.
-    ``exclude_from_key`` lists arguments that cannot change the result.
-    """
-
-    def decorate(func: Callable[..., Any]) -> StepFunction:
-        return StepFunction(
-            pipeline,
-            func,
-            depends_on or (),
-            name=name,
-            version=version,
-            exclude_from_key=exclude_from_key,
-            mode=mode,
-        )
-
-    return decorate
-
-
-def as_dill_step(
-    pipeline: Owner,
-    depends_on: Iterable[Step | PlaceHolder] | None = None,
-    **options: Any,
-) -> Callable[[Callable[..., Any]], StepFunction]:
-    """ezpyp's dill step: results that plain pickle cannot hold (lambdas, closures).
-
-    ezpipe stores every result with cloudpickle, which serialises what dill does,
-    so this is :func:`as_pickle_step` under ezpyp's name.
-    """
-    return as_pickle_step(pipeline, depends_on, **options)
 
 
 def raise_foreign(dep: Step, step: Step) -> None:

@@ -142,6 +142,7 @@ class MPIComm:
         self.rank = self.comm.Get_rank()
         self.size = self.comm.Get_size()
         self.threaded = MPI.Query_thread() >= MPI.THREAD_SERIALIZED
+        self.multiple = MPI.Query_thread() >= MPI.THREAD_MULTIPLE  # two threads calling MPI
 
     def bcast(self, obj: T, root: int = 0) -> T:
         self._gather_politely()

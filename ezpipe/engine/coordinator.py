@@ -22,7 +22,7 @@ step with its two files.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from ..events import Observer
 from ..plan import Plan
@@ -33,13 +33,34 @@ from .scheduler import Scheduler
 
 BATCH_SECONDS = 0.004
 MAX_BATCH = 16
+MIN_WEIGHT = 0.1  # seconds: shorter steps keep their definition order
 STEP_OVERHEAD = 0.0002  # per step on top of its function's time: cache check, two writes
+
+
+def weights_of(n: int, history: Mapping[int, float] | None) -> list[float] | None:
+    """Per step, the seconds earlier runs took (critical-path weights); a step without a
+    record counts as the median of those with one. None: nothing known, count steps.
+
+    Steps shorter than :data:`MIN_WEIGHT` weigh as much as that: their order hardly
+    changes the makespan, and timing noise would shuffle it from run to run, so they
+    keep their definition order."""
+    if not history:
+        return None
+    known = sorted(history.values())
+    typical = known[len(known) // 2]
+    return [max(history.get(i, typical), MIN_WEIGHT) for i in range(n)]
 
 
 class Coordinator:
     """Turns worker reports into assignments; marks dependents of failures skipped."""
 
-    def __init__(self, plan: Plan, workers: Sequence[int], observer: Observer) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        workers: Sequence[int],
+        observer: Observer,
+        history: Mapping[int, float] | None = None,
+    ) -> None:
         self.plan = plan
         self.observer = observer
         self.workers = list(workers)
@@ -51,6 +72,8 @@ class Coordinator:
             plan.policy,
             plan.max_concurrent,
             plan.todo,
+            weights=weights_of(len(plan.steps), history),
+            priorities=[s.definition.resources.priority for s in plan.steps],
         )
         self.outcomes: list[StepOutcome | None] = [None] * len(plan.steps)
         self.idle: deque[int] = deque()

@@ -15,7 +15,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..events import Observer
@@ -25,7 +25,11 @@ from ..store import Store
 from .channels import TAG_ASSIGN, TAG_REQUEST, Channel, CommChannel, DirectChannel, QueueChannel
 from .comm import Backoff, Comm
 from .coordinator import Coordinator
+from .gang import GangExecutor, Task
+from .gangcoord import PlacedCoordinator
+from .placement import Node
 from .sandbox import StepExecutor
+from .subcomm import drain
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +44,33 @@ class RunOutcome:
     ended: float = 0.0
 
 
-def work(executor: StepExecutor, channel: Channel) -> None:
+Stuck = Callable[[Coordinator], None]  # ends the job when a step's ranks cannot be freed
+
+
+def work(executor: StepExecutor, channel: Channel, gangs: GangExecutor | None = None) -> None:
     outcomes: list[StepOutcome] = []
     while True:
         batch = channel.exchange(outcomes)
         if not batch:
             return
-        outcomes = [executor.run(index) for index in batch]
+        outcomes = [
+            gangs.run(item) if isinstance(item, Task) and gangs else executor.run(item)
+            for item in batch
+        ]
 
 
-def serve(coordinator: Coordinator, comm: Comm, local: QueueChannel | None) -> None:
+def serve(
+    coordinator: Coordinator, comm: Comm, local: QueueChannel | None, on_stuck: Stuck | None = None
+) -> None:
     """The coordinator loop on rank 0: poll workers, hand out steps, until all stopped."""
     backoff = Backoff()
+    placed = isinstance(coordinator, PlacedCoordinator)
     while not coordinator.done:
+        if placed:
+            coordinator.overdue()  # type: ignore[attr-defined]
+            if coordinator.stuck is not None and on_stuck is not None:  # type: ignore[attr-defined]
+                on_stuck(coordinator)
+                return
         active = False
         while (message := comm.poll(TAG_REQUEST)) is not None:
             outcomes, source = message
@@ -95,6 +113,16 @@ def switching_every(seconds: float) -> Iterator[None]:
         sys.setswitchinterval(previous)
 
 
+def workers_of(comm: Comm, placed: bool = False) -> list[int]:
+    """The ranks that run steps: every rank, unless MPI cannot serve a coordinator thread
+    (for a plan with placed steps, rank 0's steps make MPI calls beside that thread, which
+    takes ``MPI_THREAD_MULTIPLE``)."""
+    if comm.size == 1:
+        return [0]
+    ok = comm.threaded and (not placed or getattr(comm, "multiple", True))
+    return list(range(comm.size)) if ok else list(range(1, comm.size))
+
+
 def run(
     plan: Plan,
     comm: Comm,
@@ -102,12 +130,18 @@ def run(
     worker: Observer,
     coordinator_events: Observer,
     switch_interval: float = 0.0005,
+    *,
+    history: Mapping[int, float] | None = None,
+    nodes: Sequence[Node] | None = None,
+    on_stuck: Stuck | None = None,
 ) -> RunOutcome:
     """Execute the plan on every rank; every rank returns the final statuses.
 
     ``worker`` hears what this rank's worker does; ``coordinator_events`` (rank 0)
     what the coordinator decides and learns; ``switch_interval`` is rank 0's
     interpreter switch interval while its coordinator thread serves others.
+    ``history`` (rank 0): seconds earlier runs took, per step; ``nodes``: the
+    workers' nodes, for a plan with placed steps.
     """
     started = time.time()
     with contextlib.suppress(OSError):
@@ -115,17 +149,23 @@ def run(
     if not faulthandler.is_enabled():
         faulthandler.enable()  # a segfault in a step prints where it happened
     executor = StepExecutor(plan, store, worker, comm.rank)
+    gangs = GangExecutor(executor, comm, nodes) if nodes is not None else None
     coordinator: Coordinator | None = None
+    if comm.rank == 0:
+        workers = workers_of(comm, nodes is not None)
+        if nodes is not None:
+            coordinator = PlacedCoordinator(plan, workers, coordinator_events, nodes, history)
+        else:
+            coordinator = Coordinator(plan, workers, coordinator_events, history)
     if comm.size == 1:
-        coordinator = Coordinator(plan, [0], coordinator_events)
-        work(executor, DirectChannel(coordinator))
+        assert coordinator is not None
+        work(executor, DirectChannel(coordinator), gangs)
     elif comm.rank == 0:
-        workers = list(range(comm.size)) if comm.threaded else list(range(1, comm.size))
-        coordinator = Coordinator(plan, workers, coordinator_events)
+        assert coordinator is not None
         with switching_every(switch_interval):
-            _run_rank0(coordinator, executor, comm)
+            _run_rank0(coordinator, executor, comm, gangs, on_stuck)
     else:
-        work(executor, CommChannel(comm))
+        work(executor, CommChannel(comm), gangs)
     outcomes: Sequence[StepOutcome | None] = []
     interrupted, storage_error = False, None
     if coordinator is not None:
@@ -133,6 +173,9 @@ def run(
         storage_error = coordinator.storage_error
     _flush(store, snapshot=False)  # this rank's commits on disk (grouped fsync)
     statuses = comm.bcast([Status.NOT_RUN if o is None else o.status for o in outcomes])
+    if gangs is not None:
+        comm.bcast(None)  # every late message of a step was sent before this
+        drain(gangs.raw)
     if comm.rank == 0:  # every outcome is in: the resume index of the whole run
         _flush(store, snapshot=True)
     else:
@@ -148,20 +191,26 @@ def _flush(store: Store, *, snapshot: bool) -> None:
         log.error("could not flush the store in %s: %s", store.root, exc)
 
 
-def _run_rank0(coordinator: Coordinator, executor: StepExecutor, comm: Comm) -> None:
+def _run_rank0(
+    coordinator: Coordinator,
+    executor: StepExecutor,
+    comm: Comm,
+    gangs: GangExecutor | None,
+    on_stuck: Stuck | None,
+) -> None:
     if not comm.threaded:
-        serve(coordinator, comm, None)
+        serve(coordinator, comm, None, on_stuck)
         return
     local = QueueChannel()
 
     def serve_or_abort() -> None:
         try:
-            serve(coordinator, comm, local)
+            serve(coordinator, comm, local, on_stuck)
         except BaseException as exc:
             log.critical("the coordinator failed", exc_info=True)
             comm.abort(f"the ezpipe coordinator failed: {type(exc).__name__}: {exc}")
 
     thread = threading.Thread(target=serve_or_abort, name="ezpipe-coordinator", daemon=True)
     thread.start()
-    work(executor, local)
+    work(executor, local, gangs)
     thread.join()

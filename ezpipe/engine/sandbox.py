@@ -30,7 +30,8 @@ from ..plan import Plan, reusable
 from ..records import Mode, Status, StepOutcome, StepRecord
 from ..steps import Step, substitute
 from ..store import Store
-from . import capture, preempt
+from . import capture, deadline, preempt
+from .resources import Usage, efficiency
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +146,14 @@ class StepExecutor:
         output = capture.StepOutput(
             self.store.log_path(step.name, step.key), step.name, tee=self.plan.tee_output
         )
+        usage = Usage()
         try:
-            with capture.capturing(output), _os_exit_as_exception(), preempt.step_running():
+            with (
+                capture.capturing(output),
+                _os_exit_as_exception(),
+                preempt.step_running(),
+                deadline.enforced(step.definition.resources.timeout),
+            ):
                 value = step.func(*args, **kwargs)
         except preempt.StepInterrupted:
             return self._interrupted(step, start)
@@ -158,8 +165,17 @@ class StepExecutor:
             return self._fail(step, start, exc, output.written_path)
         del args, kwargs
         end = time.time()
+        used = usage.stop()
         record = self._record(
-            step, Status.PASSED, output.written_path, start=start, end=end, duration=end - start
+            step,
+            Status.PASSED,
+            output.written_path,
+            start=start,
+            end=end,
+            duration=end - start,
+            cpu_time=used.cpu_time,
+            peak_memory=used.peak_memory,
+            cpu_efficiency=efficiency(used.cpu_time, used.wall, 1),
         )
         try:  # one commit: the record names its result's checksum (one append when packed)
             record = self.store.commit(record, self.store.dump(value))

@@ -41,6 +41,8 @@ class Scheduler:
         policy: str = "dag",
         max_concurrent: int | None = None,
         todo: Sequence[int] | None = None,
+        weights: Sequence[float] | None = None,
+        priorities: Sequence[float | None] | None = None,
     ) -> None:
         if policy not in POLICIES:
             raise ValueError(f"unknown scheduling policy {policy!r}; use one of {POLICIES}")
@@ -69,8 +71,10 @@ class Scheduler:
         self._phase = 0
         self._phase_left = [len(p) for p in self._phases]
         self._phase_of = {i: p for p, phase in enumerate(self._phases) for i in phase}
-        rank = self._bottom_levels(deps, phases) if policy == "dag" else None
-        self._ready: list[tuple[int, int]] = []  # heap of (-priority, index)
+        self.level = self._bottom_levels(deps, phases, weights)
+        self.explicit = list(priorities) if priorities is not None else [None] * n
+        rank = self.level if policy == "dag" else None
+        self._ready: list[tuple[float, float, int]] = []  # heap of (-explicit, -level, index)
         self._own: list[list[list[int]]] = []  # static: per phase, per worker, queue
         self._queues = [deque(phase) for phase in self._phases]  # phase: shared queue
         if policy == "static":
@@ -86,19 +90,29 @@ class Scheduler:
         self._skip_empty_phases()
 
     @staticmethod
-    def _bottom_levels(deps: Sequence[Sequence[int]], phases: Sequence[Sequence[int]]) -> list[int]:
-        """Longest chain of dependents below each step, in steps (critical-path priority)."""
-        level = [0] * len(deps)
+    def _bottom_levels(
+        deps: Sequence[Sequence[int]],
+        phases: Sequence[Sequence[int]],
+        weights: Sequence[float] | None = None,
+    ) -> list[float]:
+        """The longest chain from each step to the end, counting the step itself: in
+        expected seconds when ``weights`` are known (earlier runs' durations), else in
+        steps (critical-path priority)."""
+        w = weights if weights is not None else [1.0] * len(deps)
+        level = [float(x) for x in w]
         for phase in reversed(phases):
             for index in phase:
                 for d in deps[index]:
-                    level[d] = max(level[d], level[index] + 1)
+                    level[d] = max(level[d], level[index] + w[d])
         return level
 
-    def _make_ready(self, index: int, rank: list[int] | None) -> None:
+    def priority(self, index: int) -> tuple[float, float]:
+        """Sort key, smaller first: an explicit ``priority=`` first, then the critical path."""
+        return (-(self.explicit[index] or 0.0), -self.level[index])
+
+    def _make_ready(self, index: int, rank: list[float] | None) -> None:
         if self.policy == "dag":
-            assert rank is not None
-            heapq.heappush(self._ready, (-rank[index], index))
+            heapq.heappush(self._ready, (*self.priority(index), index))
 
     # -- queries --------------------------------------------------------------------------------
     @property
@@ -112,7 +126,7 @@ class Scheduler:
         index: int | None = None
         if self.policy == "dag":
             if self._ready:
-                index = heapq.heappop(self._ready)[1]
+                index = heapq.heappop(self._ready)[2]
         elif self._phase < len(self._phases):
             if self.policy == "static":
                 lane = self._own[self._phase][worker % self.n_workers]

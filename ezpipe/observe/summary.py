@@ -33,11 +33,18 @@ COLUMNS = [
     "rank",
     "host",
     "duration",
+    "ranks",
+    "cpu_time",
+    "peak_mb",
+    "cpu_eff",
     "cached",
     "error",
     "skipped_because",
     "result",
 ]
+# what each step used (summed over a multi-rank step's ranks): CPU seconds, its own peak
+# resident MiB, CPU time / (wall x threads x ranks); shown when some step has them
+RESOURCE_COLUMNS = ["ranks", "cpu_time", "peak_mb", "cpu_eff"]
 
 
 def summary_frame(
@@ -63,6 +70,10 @@ def summary_frame(
                 "rank": o.rank,
                 "host": o.host,
                 "duration": o.duration,
+                "ranks": len(o.ranks) if o.ranks else 1,
+                "cpu_time": o.cpu_time,
+                "peak_mb": None if o.peak_memory is None else o.peak_memory / 2**20,
+                "cpu_eff": o.cpu_efficiency,
                 "cached": o.cached,
                 "error": error,
                 "skipped_because": o.skipped_because,
@@ -74,6 +85,8 @@ def summary_frame(
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["rank"] = frame["rank"].astype("Int64")
     frame["duration"] = frame["duration"].astype("float64")
+    for column in RESOURCE_COLUMNS[1:]:
+        frame[column] = frame[column].astype("float64")
     return frame
 
 

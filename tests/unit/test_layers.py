@@ -17,7 +17,7 @@ import networkx as nx
 PACKAGE = Path(__file__).resolve().parents[2] / "ezpipe"
 LAYERS: list[set[str]] = [
     {"version", "errors", "records", "options", "events"},  # vocabulary
-    {"names", "steps", "keys", "graph"},  # definition
+    {"names", "steps", "decorate", "keys", "graph"},  # definition
     {"store", "lock", "runlog", "plan", "why", "adopt", "folderview", "slurm", "trust"},
     {"engine", "observe"},  # execution and its observers, unaware of each other
     {"session", "schema", "lookup", "pipeline", "config", "reader"},  # the user's side
