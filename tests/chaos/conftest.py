@@ -74,3 +74,11 @@ def tiny_disk(tmp_path: Path) -> Iterator[TinyDisk]:
         yield TinyDisk(path, 256)
     finally:
         subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def per_step_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These cases damage, count and read the per-step files by name (result.pkl,
+    record.json), so their folders use that layout; the packed layout's own kills,
+    torn tails and damaged frames are tested in tests/unit/test_pack.py."""
+    monkeypatch.setenv("EZPIPE_STORE_LAYOUT", "folder")

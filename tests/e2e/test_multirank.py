@@ -8,19 +8,19 @@ ranks ran what and what overlapped, never how long anything took.
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import pytest
 from helpers import SCRIPTS, run_script
 
 from ezpipe.errors import EXIT_STUCK
+from ezpipe.store import Store
 
 SCRIPT = SCRIPTS / "multirank.py"
 
 
 def records(folder: Path, name: str) -> list[dict]:
-    return [json.loads(p.read_text()) for p in (folder / "steps" / name).glob("*/record.json")]
+    return [r.model_dump(mode="json") for r in Store(folder).records_of(name)]
 
 
 def record(folder: Path, name: str) -> dict:
@@ -29,8 +29,8 @@ def record(folder: Path, name: str) -> dict:
 
 
 def result(folder: Path, name: str):
-    (path,) = (folder / "steps" / name).glob("*/result.pkl")
-    return pickle.loads(path.read_bytes())
+    (only,) = Store(folder).records_of(name)
+    return Store(folder).load_result(name, only.key)
 
 
 def statuses(stdout: str) -> dict[str, int]:
