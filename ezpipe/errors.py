@@ -16,6 +16,11 @@ class DefinitionError(EzpipeError, ValueError):
     """The pipeline as written cannot be run (bad step, bad argument, bad option)."""
 
 
+class ConfigError(DefinitionError):
+    """A configuration (a config step, a study file, an override) is invalid; the
+    message names the path in the configuration and what was expected."""
+
+
 class FrozenPipelineError(DefinitionError):
     """A step was added after the schema was frozen."""
 

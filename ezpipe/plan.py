@@ -17,6 +17,7 @@ from typing import Any
 from .errors import DefinitionError
 from .graph import FrozenGraph, reachable
 from .options import RunOptions
+from .outputs import record_matches
 from .records import Mode, Status, StepRecord
 from .steps import Step
 from .store import Store
@@ -80,6 +81,8 @@ def reusable(plan: Plan, store: Store, index: int) -> StepRecord | None:
         return None
     step = plan.steps[index]
     cached = store.valid_record(step.name, step.key)
+    if cached is not None and not record_matches(store, cached):
+        return None  # its output folder was changed or lost: never used, recomputed
     if cached is not None and (
         cached.status == Status.PASSED
         or (cached.status == Status.FAILED and plan.modes[index] == Mode.CACHED)

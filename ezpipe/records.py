@@ -72,6 +72,8 @@ class StepRecord(BaseModel):
     traceback: str | None = None
     skipped_because: str | None = None
     log_path: str | None = None  # the step's captured stdout/stderr, when it wrote any
+    # the step's output folder, when it asked for one: relative path -> {"size", "sha256"}
+    output_files: dict[str, dict[str, Any]] | None = None
 
     def outcome(self, *, reused: bool = False) -> StepOutcome:
         """The small part of the record that travels back to rank 0."""

@@ -28,8 +28,10 @@ from .errors import (
     FrozenPipelineError,
     ResultNotAvailableError,
 )
+from .paths import OutputPath
 from .records import Mode, Status
 
+INJECTED = ("output_dir", "resume_dir")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
@@ -128,6 +130,7 @@ class Step:
         "definition",
         "index",
         "key",
+        "key_after",
         "kwargs",
         "name",
         "phase",
@@ -151,6 +154,7 @@ class Step:
         self.bound = bound  # arguments by parameter name, defaults applied: what the key hashes
         self.upstream = upstream  # indices of steps whose results are inputs
         self.after = after  # indices of order-only dependencies
+        self.key_after: list[int] = []  # nonblocking: in the key, not waited for
         self.index = -1
         self.name = ""
         self.key = ""  # content key, set when the schema is frozen
@@ -186,6 +190,10 @@ class Step:
             self.registry.check_open(f"add a dependency to {self!r}")
             self.after.append(dep.index)
         return self
+
+    def cd(self, path: str = "") -> OutputPath:
+        """A path in this step's output folder, as a downstream argument (see ezpipe.paths)."""
+        return OutputPath(self, path)
 
     # -- results --------------------------------------------------------------------------------
     def get_status(self) -> int:
@@ -231,25 +239,31 @@ def _as_step(value: Any) -> Step | None:
 _CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
-def find_steps(value: Any, found: dict[int, Step]) -> None:
-    """Collect every step referenced in ``value`` (nested containers included)."""
+def find_steps(value: Any, found: dict[int, Step], key_only: dict[int, Step] | None = None) -> None:
+    """Collect every step referenced in ``value`` (nested containers included);
+    nonblocking output paths' steps go to ``key_only``."""
     step = _as_step(value)
     if step is not None:
         found.setdefault(id(step), step)
+    elif isinstance(value, OutputPath):
+        target = found if value.blocking or key_only is None else key_only
+        target.setdefault(id(value.step), value.step)
     elif isinstance(value, dict):
         for k, v in value.items():
-            find_steps(k, found)
-            find_steps(v, found)
+            find_steps(k, found, key_only)
+            find_steps(v, found, key_only)
     elif isinstance(value, _CONTAINERS):
         for item in value:
-            find_steps(item, found)
+            find_steps(item, found, key_only)
 
 
-def substitute(value: Any, result_of: Callable[[Step], Any]) -> Any:
-    """A copy of ``value`` with every step reference replaced by that step's result."""
+def substitute(value: Any, result_of: Callable[[Any], Any]) -> Any:
+    """A copy of ``value``, each step reference (and OutputPath) replaced by ``result_of``."""
     step = _as_step(value)
     if step is not None:
         return result_of(step)
+    if isinstance(value, OutputPath):
+        return result_of(value)
     if isinstance(value, dict):
         return type(value)(
             (substitute(k, result_of), substitute(v, result_of)) for k, v in value.items()
@@ -293,6 +307,10 @@ class StepFunction:
         self.registry = pipeline.registry
         self.func = func
         self.signature = inspect.signature(func)
+        # the sandbox passes output_dir / resume_dir (ezpipe.outputs), never a call
+        self.call_signature = self.signature.replace(
+            parameters=[p for n, p in self.signature.parameters.items() if n not in INJECTED]
+        )
         self.name_template = name
         self.version = None if version is None else str(version)
         self.mode = None if mode is None else Mode.parse(mode)
@@ -325,15 +343,16 @@ class StepFunction:
 
     def _record(self, name: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Step:
         try:
-            bound = self.signature.bind(*args, **kwargs)
+            bound = self.call_signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise DefinitionError(
-                f"bad arguments for step {callable_name(self.func)}{self.signature}: {exc}"
+                f"bad arguments for step {callable_name(self.func)}{self.call_signature}: {exc}"
             ) from None
         bound.apply_defaults()
         found: dict[int, Step] = {}
-        find_steps(args, found)
-        find_steps(kwargs, found)
+        key_only: dict[int, Step] = {}
+        find_steps(args, found, key_only)
+        find_steps(kwargs, found, key_only)
         step = Step(
             self,
             args,
@@ -342,7 +361,8 @@ class StepFunction:
             tuple(dict.fromkeys(s.index for s in found.values())),
             [s.index for s in self.depends_on],
         )
-        for dep in (*found.values(), *self.depends_on):
+        step.key_after = [s.index for i, s in key_only.items() if i not in found]
+        for dep in (*found.values(), *key_only.values(), *self.depends_on):
             self.registry.check_own(dep, step)
         if name is None and self.name_template is not None:
             try:

@@ -8,6 +8,7 @@ Layout of a pipeline folder::
     steps/<name>/<key16>/result.pkl    cloudpickle of the result
     steps/<name>/<key16>/record.json   StepRecord: status, rank, times, checksum, error
     steps/<name>/<key16>/output.log    the step's captured stdout and stderr (if it wrote any)
+    steps/<name>/<key16>/output/       the step's own files (steps with an output_dir)
     run.json                    RunRecord of the latest run: times, ranks, hosts, versions
     pipeline.dryrun             the report of the latest dry run (nothing else is written)
 
@@ -47,6 +48,7 @@ STEPS_DIR = "steps"
 RESULT_FILE = "result.pkl"
 RECORD_FILE = "record.json"
 LOG_FILE = "output.log"
+OUTPUT_DIR = "output"
 RUN_FILE = "run.json"
 DRY_RUN_FILE = "pipeline.dryrun"
 LOCK_FILE = ".ezpipe.lock"
@@ -132,6 +134,11 @@ class Store:
 
     def log_path(self, name: str, key: str) -> Path:
         return self.step_dir(name, key) / LOG_FILE
+
+    def output_dir(self, name: str, key: str) -> Path:
+        """The step's own output folder (``output/`` beside its record); its attempts
+        live beside it, see :mod:`ezpipe.outputs`."""
+        return self.step_dir(name, key) / OUTPUT_DIR
 
     # -- folder ---------------------------------------------------------------------------------
     def create(self) -> None:

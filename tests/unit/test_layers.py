@@ -17,8 +17,16 @@ import networkx as nx
 PACKAGE = Path(__file__).resolve().parents[2] / "ezpipe"
 LAYERS: list[set[str]] = [
     {"version", "errors", "records", "options", "events"},  # vocabulary
-    {"steps", "keys", "graph"},  # definition
-    {"store", "lock", "runlog", "plan", "folderview", "slurm"},  # storage, policy, backends
+    {"steps", "paths", "keys", "graph", "arrays"},  # definition
+    {
+        "store",
+        "outputs",
+        "lock",
+        "runlog",
+        "plan",
+        "folderview",
+        "slurm",
+    },  # storage, policy, backends
     {"engine", "observe"},  # execution and its observers, unaware of each other
     {"session", "lookup", "pipeline", "config", "reader"},  # the user's side
     {"cli", "__main__", "__init__"},  # the command line; the package's re-exports
