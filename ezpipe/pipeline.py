@@ -15,6 +15,9 @@ from typing import Any, overload
 import pandas as pd
 
 from . import graph as graph_mod
+from .config import build as config_build
+from .config import study as config_study
+from .config.model import ConfigStep
 from .engine.comm import Comm, root_call, world
 from .errors import ResultNotAvailableError, SchemaConflictError, SchemaMismatchError, StoreError
 from .graph import FrozenGraph
@@ -22,6 +25,7 @@ from .lock import FolderLock
 from .lookup import LookupHandle
 from .observe.logs import configure as configure_logging
 from .options import RunOptions, env
+from .outputs import resolve_result
 from .plan import Plan
 from .records import Mode, Status, StepRecord
 from .session import Session
@@ -164,6 +168,30 @@ class Pipeline:
             mode=mode,
         )
         return decorate if func is None else decorate(func)
+
+    def add(self, config: ConfigStep, *inputs: Any, name: str | None = None, **named: Any) -> Step:
+        """Add a config step (a chain, a loop) fed by ``inputs``; returns its last step.
+
+        See :mod:`ezpipe.config`: ``pipeline.add(Scale(coeff=2), load, name="scale")``.
+        """
+        return config_build.add(self, config, *inputs, name=name, **named)
+
+    @classmethod
+    def from_config(
+        cls,
+        source: str | os.PathLike[str] | dict[str, Any],
+        *,
+        folder: str | os.PathLike[str] | None = None,
+        overrides: Iterable[str] | dict[str, Any] = (),
+        **options: Any,
+    ) -> Pipeline:
+        """A pipeline defined by a study file (YAML or JSON) or the same as a dict.
+
+        ``overrides`` patch it first (``["steps.scale.coeff=3"]``, values read as
+        YAML); every problem is a :class:`~ezpipe.errors.ConfigError` naming its
+        path in the file, raised before anything runs. See :mod:`ezpipe.config.study`.
+        """
+        return config_study.build(cls, source, folder=folder, overrides=overrides, **options)
 
     def __getitem__(self, name: str) -> Step:
         return self.registry.resolve(name)
@@ -309,7 +337,8 @@ class Pipeline:
         target = self.registry.resolve(step)
         self.freeze()
         try:
-            return self.store.load_result(target.name, target.key)
+            value = self.store.load_result(target.name, target.key)
+            return resolve_result(value, self.store.output_dir(target.name, target.key))
         except ResultNotAvailableError as exc:
             raise ResultNotAvailableError(self._why_missing(target, exc)) from None
 
