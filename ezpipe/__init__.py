@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import logging
 
+from .arrays import as_numpy_step
+from .config import Chain, ConfigStep, Loop
 from .engine import preempt  # noqa: F401  (first: in a job script, note the stop signal at once)
 from .errors import (
+    ConfigError,
     CycleError,
     DefinitionError,
     DuplicateStepNameError,
@@ -21,6 +24,7 @@ from .errors import (
     StoreError,
 )
 from .lookup import LookupHandle
+from .paths import OutputPath, nonblocking
 from .pipeline import Pipeline
 from .records import Mode, Status, StepRecord
 from .steps import PlaceHolder, Step, StepFunction, as_pickle_step
@@ -29,6 +33,9 @@ from .version import __version__
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "Chain",
+    "ConfigError",
+    "ConfigStep",
     "CycleError",
     "DefinitionError",
     "DuplicateStepNameError",
@@ -38,7 +45,9 @@ __all__ = [
     "LaunchError",
     "LockedError",
     "LookupHandle",
+    "Loop",
     "Mode",
+    "OutputPath",
     "Pipeline",
     "PlaceHolder",
     "ResultNotAvailableError",
@@ -51,5 +60,7 @@ __all__ = [
     "StepRecord",
     "StoreError",
     "__version__",
+    "as_numpy_step",
     "as_pickle_step",
+    "nonblocking",
 ]

@@ -30,9 +30,9 @@ EPILOG = (
 
 
 def _modules() -> list:  # imported lazily: `ezpipe --help` must not import MPI
-    from . import inspect_cmds, manage_cmds, picture_cmds, run_cmd, slurm_cmd
+    from . import config_cmds, inspect_cmds, manage_cmds, picture_cmds, run_cmd, slurm_cmd
 
-    return [run_cmd, inspect_cmds, manage_cmds, picture_cmds, slurm_cmd]
+    return [run_cmd, inspect_cmds, manage_cmds, picture_cmds, slurm_cmd, config_cmds]
 
 
 def add_folder(parser: argparse.ArgumentParser) -> None:
