@@ -30,12 +30,12 @@ class Scale(ConfigStep):
     device: str = Field("cpu", json_schema_extra={"exclude_from_key": True})
     exclude_from_key = ("n_jobs",)
 
-    def _run(self, input: list[float]) -> list[float]:  # noqa: A002
+    def _run(self, input: list[float]) -> list[float]:
         return [x * self.coeff for x in input]
 
 
 class Total(ConfigStep):
-    def _run(self, input: list[float]) -> float:  # noqa: A002
+    def _run(self, input: list[float]) -> float:
         return float(sum(input))
 
 
@@ -44,7 +44,7 @@ class Fit(ConfigStep):
     seed: int = 0
     tag: str = ""
 
-    def _run(self, input: list[float]) -> float:  # noqa: A002
+    def _run(self, input: list[float]) -> float:
         return sum(input) * self.alpha + self.seed
 
 
@@ -53,7 +53,7 @@ class Train(ConfigStep):
 
     lr: float = 0.1
 
-    def _run(self, input: Any, iteration: int) -> list[Any]:  # noqa: A002
+    def _run(self, input: Any, iteration: int) -> list[Any]:
         previous = input if isinstance(input, list) else [input]
         return [*previous, iteration]
 

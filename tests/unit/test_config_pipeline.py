@@ -89,7 +89,7 @@ def test_a_loop_of_several_steps_feeds_each_iteration_from_the_last(folder):
 
 def test_a_transformer_needs_an_input_and_a_generator_takes_none(folder):
     pipeline = Pipeline(folder, echo=False)
-    with pytest.raises(ConfigError, match="Scale._run takes an input"):
+    with pytest.raises(ConfigError, match=r"Scale\._run takes an input"):
         pipeline.add(Scale(), name="lonely")
     load = pipeline.add(Load(), name="load")
     with pytest.raises(ConfigError, match="Load takes no input"):
