@@ -92,3 +92,27 @@ class Checkpointed(ConfigStep):
                 time.sleep(30)
             (output_dir / f"epoch{epoch}.ckpt").write_text(f"weights after epoch {epoch}")
         return {"resumed_from": start, "resumed": resume_dir is not None}
+
+
+class SlowWriter(ConfigStep):
+    """Writes ``files`` files, one per ``pause`` seconds, noting in ``control`` what its
+    output folder held when it started (a killed run must leave nothing it can see)."""
+
+    control: str
+    files: int = 3
+    pause: float = 0.0
+
+    def _run(self, output_dir: Path) -> int:
+        with open(self.control, "a") as handle:
+            handle.write(",".join(sorted(p.name for p in output_dir.iterdir())) + "\n")
+        for number in range(self.files):
+            (output_dir / f"part{number}.txt").write_text(f"part {number}")
+            time.sleep(self.pause)
+        return self.files
+
+
+class ReadText(ConfigStep):
+    """Reads the file an upstream output path points to."""
+
+    def _run(self, input: Path) -> str:
+        return Path(input).read_text()
