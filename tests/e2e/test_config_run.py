@@ -181,3 +181,33 @@ def test_config_schema_from_the_command_line(tmp_path):
     done = ezpipe("config-schema", str(study(tmp_path)))
     assert done.returncode == 0, done.stderr
     assert "config_steps.Checkpointed" in json.loads(done.stdout)["$defs"]
+
+
+def test_the_example_study_gives_the_same_keys_from_python_and_from_yaml(tmp_path):
+    examples = ROOT / "examples"
+    folder = tmp_path / "study"
+    done = run_command(
+        [sys.executable, str(examples / "study_config.py"), str(folder)], env={"EZPIPE_MPI": "0"}
+    )
+    assert done.returncode == 0, done.stderr
+    again = ezpipe("run", str(examples / "study.yaml"), "-n", "2", "--", "--folder", str(folder))
+    assert again.returncode == 0, again.stderr
+    rows = json.loads((folder / "pipeline.summary.json").read_text())
+    assert len(rows) == 8 and all(row["cached"] for row in rows)
+    functions = run_command(
+        [sys.executable, str(examples / "study_functions.py"), str(tmp_path / "f")],
+        env={"EZPIPE_MPI": "0"},
+    )
+    summary_line = [line for line in done.stdout.splitlines() if line.startswith("summary:")]
+    assert summary_line and summary_line[0] in functions.stdout
+
+
+def test_the_files_example_at_four_ranks(tmp_path):
+    done = run_command(
+        [sys.executable, "-m", "ezpipe", "run", str(ROOT / "examples" / "files.py"), "-n", "4",
+         "--", str(tmp_path / "files")],
+        timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "'power_type': 'memmap'" in done.stdout
+    assert "files of simulate: ['field_0000.npy'" in done.stdout
