@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..steps import Owner, Step, StepFunction
-from .chain import Chain, Loop, input_names
+from .chain import Chain, Loop, input_names, named_steps
 from .model import ConfigStep, identity
 
 _RUNNERS: dict[type, Callable[..., Any]] = {}
@@ -80,7 +80,7 @@ def _add(
         return _add_loop(pipeline, config, inputs, named, name, suffix)
     if isinstance(config, Chain):
         step: Step | None = None
-        for key, inner in config.steps.items():
+        for key, inner in named_steps(config):
             sub = _inner_name(name, key, inner)
             step = _add(pipeline, inner, inputs, named, sub, suffix, iteration)
             inputs, named = (step,), {}
@@ -106,10 +106,10 @@ def _add_loop(
 ) -> Step:
     if loop.n == 0:
         raise ConfigError(f"{name or 'Loop'}: a loop of 0 iterations has no output")
-    single = len(loop.steps) == 1
+    single = len(named_steps(loop)) == 1
     step: Step | None = None
     for iteration in range(1, loop.n + 1):
-        for key, inner in loop.steps.items():
+        for key, inner in named_steps(loop):
             sub = (
                 (name or _inner_name(None, key, inner)) if single else _inner_name(name, key, inner)
             )

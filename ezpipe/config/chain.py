@@ -19,9 +19,9 @@ entry and rank); ``run()`` computes the whole thing in this process instead.
 from __future__ import annotations
 
 import inspect
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, PlainValidator, TypeAdapter, WithJsonSchema
 
 from .model import ConfigStep
 
@@ -54,47 +54,66 @@ def _call(config: ConfigStep, value: Any, iteration: int | None = None) -> Any:
     return config.run(value, **extra)
 
 
-def _as_named(value: Any) -> Any:
-    """A list of steps becomes a dict keyed by position, so every step has a path."""
-    if isinstance(value, list | tuple):
-        return {str(i): step for i, step in enumerate(value)}
-    return value
+_LIST: TypeAdapter[list[ConfigStep]] = TypeAdapter(list[ConfigStep])
+_DICT: TypeAdapter[dict[str, ConfigStep]] = TypeAdapter(dict[str, ConfigStep])
+_STEPS_SCHEMA = WithJsonSchema(
+    {
+        "description": "steps in order: a list, or a mapping of names to steps",
+        "anyOf": [
+            {"type": "array", "items": {"x-ezpipe-step": True}, "minItems": 1},
+            {"type": "object", "additionalProperties": {"x-ezpipe-step": True}},
+        ],
+    }
+)
+
+
+def _validate_steps(value: Any) -> list[ConfigStep] | dict[str, ConfigStep]:
+    """A list stays a list (``chain.steps[0]``), a mapping a dict of named steps; each
+    item is validated as a step, so errors carry the item's index or name."""
+    steps = _LIST.validate_python(list(value)) if isinstance(value, list | tuple) else None
+    if steps is None:
+        steps = _DICT.validate_python(value)
+    if not steps:
+        raise ValueError("a chain needs at least one step")
+    return steps
+
+
+Steps = Annotated[
+    list[ConfigStep] | dict[str, ConfigStep], PlainValidator(_validate_steps), _STEPS_SCHEMA
+]
+
+
+def named_steps(config: Chain | Loop) -> list[tuple[str, ConfigStep]]:
+    """``(name, step)`` pairs: a listed step is named by its position (``"0"``)."""
+    steps = config.steps
+    if isinstance(steps, dict):
+        return list(steps.items())
+    return [(str(i), step) for i, step in enumerate(steps)]
 
 
 class Chain(ConfigStep):
     """Steps in sequence; a list or a dict of steps (``Chain([A(), B()])`` works too)."""
 
-    steps: dict[str, ConfigStep] = Field(min_length=1)
+    steps: Steps
 
     def __init__(self, steps: Any = None, /, **data: Any) -> None:
         if steps is not None:
             data["steps"] = steps
         super().__init__(**data)
 
-    @field_validator("steps", mode="before")
-    @classmethod
-    def _named_steps(cls, value: Any) -> Any:
-        return _as_named(value)
-
     def _run(self, input: Any = NO_INPUT) -> Any:
         value = input
-        for step in self.steps.values():
+        for _, step in named_steps(self):
             value = _call(step, value)
         return value
 
-    def to_config(self) -> dict[str, Any]:
-        out = super().to_config()
-        keys = list(self.steps)
-        if keys == [str(i) for i in range(len(keys))]:  # written as a list: dumped as one
-            out["steps"] = list(out["steps"].values())
-        return out
-
 
 class Loop(ConfigStep):
-    """``steps`` repeated ``n`` times, each iteration fed by the previous one."""
+    """``steps`` repeated ``n`` times (``n_iterations`` in f3dasm's spelling), each
+    iteration fed by the previous one."""
 
-    n: int = Field(ge=0)
-    steps: dict[str, ConfigStep] = Field(min_length=1)
+    n: int = Field(ge=0, validation_alias=AliasChoices("n", "n_iterations"))
+    steps: Steps
 
     def __init__(self, n: Any = None, steps: Any = None, /, **data: Any) -> None:
         if n is not None:
@@ -103,19 +122,12 @@ class Loop(ConfigStep):
             data["steps"] = steps
         super().__init__(**data)
 
-    @field_validator("steps", mode="before")
-    @classmethod
-    def _named_steps(cls, value: Any) -> Any:
-        return _as_named(value)
-
     def _run(self, input: Any = NO_INPUT) -> Any:
         value = input
         for iteration in range(1, self.n + 1):
-            for step in self.steps.values():
+            for _, step in named_steps(self):
                 value = _call(step, value, iteration)
         return value
-
-    to_config = Chain.to_config
 
 
 def is_composite(config: Any) -> bool:

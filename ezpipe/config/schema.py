@@ -43,7 +43,7 @@ def step_schema(cls: type[ConfigStep]) -> dict[str, Any]:
 def _rewrite_refs(value: Any) -> Any:
     """Fields typed ConfigStep point at one generic definition."""
     if isinstance(value, dict):
-        if value.get("$ref") == "#/$defs/ConfigStep":
+        if value.get("$ref") == "#/$defs/ConfigStep" or value.get("x-ezpipe-step"):
             return {"$ref": "#/$defs/ConfigStep"}
         return {k: _rewrite_refs(v) for k, v in value.items()}
     if isinstance(value, list):

@@ -26,7 +26,7 @@ def test_a_step_field_accepts_an_instance_a_dict_a_list_and_a_dict_of_dicts():
     assert Experiment(name="a", pipeline=Load(n=2)).pipeline == Load(n=2)
     assert Experiment(name="b", pipeline={"type": "Load", "n": 2}).pipeline == Load(n=2)
     listed = Experiment(name="c", pipeline=[{"type": "Load"}, {"type": "Scale"}]).pipeline
-    assert isinstance(listed, Chain) and list(listed.steps) == ["0", "1"]
+    assert isinstance(listed, Chain) and [type(s) for s in listed.steps] == [Load, Scale]
     named = Experiment(
         name="d", pipeline={"load": {"type": "Load", "n": 3}, "scale": {"type": "Scale"}}
     ).pipeline
@@ -44,6 +44,9 @@ def test_a_chain_feeds_each_output_to_the_next_and_chains_nest():
 def test_a_loop_repeats_its_steps_telling_each_its_iteration():
     loop = Loop(3, [{"type": "Train"}])
     assert loop.run(0) == [0, 1, 2, 3]
+    assert Loop(n_iterations=2, steps=[{"type": "Train"}]) == Loop(2, [{"type": "Train"}])
+    with pytest.raises(ValidationError, match="at least one step"):
+        Loop(2, [])
     assert Loop(n=2, steps={"scale": Scale(coeff=2)}).run([1.0]) == [4.0]
 
 
@@ -89,7 +92,7 @@ def test_clone_patches_dotted_paths_and_validates():
     patched = chain.clone({"steps.scale.coeff": 3.0, "steps.load.n": 3})
     assert patched.run() == [0.0, 3.0, 6.0]
     assert chain.run() == [0.0, 2.0]  # the original is unchanged
-    assert Chain([Load(n=1), Scale()]).clone({"steps.1.coeff": 5}).steps["1"].coeff == 5.0
+    assert Chain([Load(n=1), Scale()]).clone({"steps.1.coeff": 5}).steps[1].coeff == 5.0
 
 
 def test_clone_to_a_path_that_does_not_exist_names_it():
@@ -115,7 +118,7 @@ def test_the_key_identity_leaves_out_excluded_fields_only():
     assert identity(Scale(coeff=3)) != base
     assert "n_jobs" not in base and "device" not in base and base["coeff"] == 2.0
     nested = identity(Chain([Scale(coeff=2, n_jobs=4)]))
-    assert nested["steps"]["0"] == base
+    assert nested["steps"][0] == base
 
 
 def test_exclusions_must_name_fields():
