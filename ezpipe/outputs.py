@@ -42,42 +42,62 @@ _CHUNK = 8 << 20
 
 def wants(step: Any) -> tuple[bool, bool]:
     """Does the step's function take ``output_dir``, ``resume_dir``? (a wrapper may say so
-    through ``__ezpipe_wants__``, as :func:`ezpipe.arrays.as_numpy_step` does)."""
-    params = set(step.definition.signature.parameters)
-    params |= set(getattr(step.func, "__ezpipe_wants__", ()))
-    return OUTPUT_PARAM in params, RESUME_PARAM in params
+    through ``__ezpipe_wants__``, as :func:`ezpipe.arrays.as_numpy_step` does). Read once
+    per definition: it is asked for every step run."""
+    definition = step.definition
+    cached = getattr(definition, "_ezpipe_wants", None)
+    if cached is None:
+        params = set(definition.signature.parameters)
+        params |= set(getattr(step.func, "__ezpipe_wants__", ()))
+        cached = definition._ezpipe_wants = (OUTPUT_PARAM in params, RESUME_PARAM in params)
+    return cached
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _files(folder: Path) -> dict[str, Path]:
+    out = {}
+    for root, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            path = Path(root, name)
+            out[path.relative_to(folder).as_posix()] = path
+    return out
 
 
 def manifest(folder: Path) -> dict[str, dict[str, Any]]:
-    """Every file under ``folder`` (relative POSIX path) with its size and sha256."""
+    """Every file under ``folder`` (relative POSIX path): size, sha256 and mtime_ns."""
     out: dict[str, dict[str, Any]] = {}
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            path = Path(root, name)
-            digest = hashlib.sha256()
-            with open(path, "rb") as handle:
-                while chunk := handle.read(_CHUNK):
-                    digest.update(chunk)
-            rel = path.relative_to(folder).as_posix()
-            out[rel] = {"size": path.stat().st_size, "sha256": digest.hexdigest()}
+    for rel, path in _files(folder).items():
+        digest = _sha256(path)
+        stat = path.stat()
+        out[rel] = {"size": stat.st_size, "sha256": digest, "mtime_ns": stat.st_mtime_ns}
     return out
 
 
 def matches(folder: Path, files: dict[str, dict[str, Any]], *, deep: bool = True) -> bool:
-    """Does ``folder`` hold exactly ``files``? Sizes always; checksums when ``deep``."""
+    """Does ``folder`` hold exactly ``files``? Names and sizes always; with ``deep``,
+    the checksum of every file whose modification time is not the recorded one (a
+    file untouched since it was committed is not read again)."""
     if not folder.is_dir():
         return False
-    found = {
-        Path(root, name).relative_to(folder).as_posix(): Path(root, name)
-        for root, _, names in os.walk(folder)
-        for name in names
-    }
+    found = _files(folder)
     if set(found) != set(files):
         return False
-    if any(found[rel].stat().st_size != entry.get("size") for rel, entry in files.items()):
-        return False
-    return not deep or manifest(folder) == files
+    for rel, entry in files.items():
+        stat = found[rel].stat()
+        if stat.st_size != entry.get("size"):
+            return False
+        changed = deep and stat.st_mtime_ns != entry.get("mtime_ns")
+        if changed and _sha256(found[rel]) != entry.get("sha256"):
+            return False
+    return True
 
 
 def record_matches(store: Store, record: StepRecord, *, deep: bool = True) -> bool:
@@ -145,10 +165,14 @@ class Attempt:
         return files
 
 
+def stored_as_files(value: Any) -> bool:
+    """Is this loaded result a marker of files in the output folder (a numpy result)?"""
+    return getattr(type(value), "__ezpipe_load__", None) is not None
+
+
 def resolve_result(value: Any, folder: Path) -> Any:
     """A result stored as files (an ``as_numpy_step`` array) loaded from its folder."""
-    load = getattr(value, "__ezpipe_load__", None)
-    return value if load is None else load(folder)
+    return value.__ezpipe_load__(folder) if stored_as_files(value) else value
 
 
 def resolve_path(store: Store, ref: Any) -> Path:

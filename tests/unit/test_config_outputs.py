@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from config_steps import Checkpointed
 
-from ezpipe import Pipeline, Status, as_numpy_step, nonblocking
+from ezpipe import Pipeline, Status, as_numpy_step, nonblocking, outputs
 from ezpipe.cli import main as ezpipe_main
 from ezpipe.engine import preempt
 from ezpipe.errors import JobInterrupted
@@ -107,6 +107,22 @@ def test_a_folder_that_does_not_match_its_record_is_recomputed(folder, tmp_path)
     assert len(seen(control)) == 3
     writer_pipeline(folder, control).execute()
     assert len(seen(control)) == 3  # intact: reused
+
+
+def test_reuse_rehashes_only_files_touched_since_the_commit(folder, tmp_path, monkeypatch):
+    control = tmp_path / "control"
+    writer_pipeline(folder, control).execute()
+    hashed: list[str] = []
+    real = outputs._sha256
+    monkeypatch.setattr(outputs, "_sha256", lambda path: hashed.append(path.name) or real(path))
+    writer_pipeline(folder, control).execute()
+    assert hashed == [] and len(seen(control)) == 1  # reused without reading the files
+    pipeline = writer_pipeline(folder, control)
+    pipeline.freeze()
+    out = pipeline.store.output_dir("write", pipeline["write"].key)
+    (out / "a.txt").write_text("data")  # rewritten, identical: hashed again, still reused
+    pipeline.execute()
+    assert hashed == ["a.txt"] and len(seen(control)) == 1
 
 
 def test_a_stop_signal_keeps_the_files_for_the_next_attempt(folder):
