@@ -253,7 +253,9 @@ class SlurmJob(BaseModel):
     def command(self) -> list[str]:
         """The launch line: srun with the right MPI type, then the pipeline script."""
         srun = ["srun"] if self.cluster.mpi is None else ["srun", f"--mpi={self.cluster.mpi}"]
-        return [*srun, self.cluster.python, str(self._abs(self.script)), *self.args]
+        study = self.script.suffix.lower() in (".yaml", ".yml", ".json")  # ezpipe.config.study
+        runner = ["-m", "ezpipe.cli.config_run"] if study else []
+        return [*srun, self.cluster.python, *runner, str(self._abs(self.script)), *self.args]
 
     def render(self) -> str:
         """The sbatch script, as text."""

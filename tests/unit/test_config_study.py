@@ -203,3 +203,20 @@ def test_config_schema_lists_the_registered_steps(tmp_path, capsys):
     assert "input" in scale["properties"] and scale["required"][0] == "type"
     entries = schema["properties"]["steps"]["additionalProperties"]["anyOf"]
     assert {"$ref": "#/$defs/config_steps.Fit"} in entries
+
+
+def test_slurm_print_writes_the_job_script_of_a_study_and_nothing_else(tmp_path, capsys):
+    path = write(tmp_path)
+    jobs = tmp_path / "jobs"
+    code = ezpipe_main(
+        ["slurm", str(path), "-n", "4", "--print", "--output-dir", str(jobs), "--", "-o",
+         "steps.scale.coeff=3"]
+    )  # fmt: skip
+    assert code == 0
+    script = capsys.readouterr().out
+    assert script.startswith("#!/bin/bash") and "#SBATCH --ntasks=4" in script
+    assert f"-m ezpipe.cli.config_run {path} -o steps.scale.coeff=3 &" in script
+    assert not jobs.exists() and not (tmp_path / "out").exists()
+    bad = ["slurm", str(path), "--print", "--output-dir", str(jobs), "--", "-o", "steps.load.n=x"]
+    assert ezpipe_main(bad) == 3
+    assert "steps.load.n: input should be an integer, got 'x'" in capsys.readouterr().err
