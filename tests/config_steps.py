@@ -116,3 +116,10 @@ class ReadText(ConfigStep):
 
     def _run(self, input: Path) -> str:
         return Path(input).read_text()
+
+
+class Accumulate(ConfigStep):
+    """A loop body with fixed data: appends ``sum(data)`` to the previous result."""
+
+    def _run(self, previous: list[int], data: list[int]) -> list[int]:
+        return [*previous, sum(data)]

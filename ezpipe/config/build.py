@@ -109,12 +109,13 @@ def _add_loop(
     single = len(named_steps(loop)) == 1
     step: Step | None = None
     for iteration in range(1, loop.n + 1):
+        extra = named  # named inputs (fixed data) reach every iteration's first step
         for key, inner in named_steps(loop):
             sub = (
                 (name or _inner_name(None, key, inner)) if single else _inner_name(name, key, inner)
             )
-            step = _add(pipeline, inner, inputs, named, sub, f"@{iteration}{suffix}", iteration)
-            inputs, named = (step,), {}
+            step = _add(pipeline, inner, inputs, extra, sub, f"@{iteration}{suffix}", iteration)
+            inputs, extra = (step,), {}
     assert step is not None
     return step
 

@@ -22,7 +22,9 @@
 Every entry under ``steps`` is a step (a mapping with ``type``), a chain (a
 list, or a mapping of named steps), or a loop (``loop: N`` with ``steps``).
 Besides its fields an entry may carry ``input`` (one value for ``_run``'s
-input), ``inputs`` (a mapping for named ``_run`` parameters) and ``sweep``.
+input), ``inputs`` (a mapping for named ``_run`` parameters; a loop passes
+them to every iteration's first step) and ``sweep``. A document with ``type``
+(``type: Chain``), or whose ``steps`` is a list, is one config instead.
 References, anywhere inside ``input``/``inputs``: ``${steps.NAME}`` or
 ``{ref: NAME}`` is that step's result (a chain's: its last step's; a loop's:
 its last iteration's); ``${steps.NAME/file.npy}`` or ``{ref: NAME, path:
@@ -139,7 +141,8 @@ def build(
     """Read, patch and validate a study, then define it in ``factory(folder, name, **opts)``."""
     doc, base = load_document(source)
     apply_overrides(doc, overrides)
-    unknown = [k for k in doc if k not in TOP_KEYS]
+    whole = "type" in doc or isinstance(doc.get("steps"), list)  # one config: a chain, say
+    unknown = [k for k in doc if k not in TOP_KEYS and not ("type" in doc and k != "name")]
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown key of a study (known: {', '.join(TOP_KEYS)})")
     _import_modules(doc.get("imports") or [], base)
@@ -152,14 +155,31 @@ def build(
     for key in opts:
         if key not in OPTIONS:
             raise ConfigError(f"options.{key}: unknown option (known: {', '.join(OPTIONS)})")
+    name = str(doc.get("name") or "pipeline")
+    if whole:
+        config = _whole(doc)
+        pipeline = factory(target, name, **{**opts, **options})
+        add(pipeline, config)
+        return pipeline
     steps = doc.get("steps")
     if not isinstance(steps, dict) or not steps:
         raise ConfigError("steps: a study needs a mapping of steps")
     entries = {name: parse_entry(str(name), raw) for name, raw in steps.items()}
     order = _order(entries)
-    pipeline = factory(target, str(doc.get("name") or "pipeline"), **{**opts, **options})
+    pipeline = factory(target, name, **{**opts, **options})
     define(pipeline, entries, order)
     return pipeline
+
+
+def _whole(doc: dict[str, Any]) -> ConfigStep:
+    """A document that is one config (``type: Chain`` with its ``steps``, or a bare list
+    of ``steps``): exca's form. Its steps are named by their keys (or class names), and
+    paths in errors and overrides are the config's own (``steps.scale.coeff``)."""
+    rest = {k: v for k, v in doc.items() if k not in ("name", "folder", "imports", "options")}
+    if "type" not in rest:
+        return validate(Chain, rest)
+    _no_refs(rest, "")
+    return validate(ConfigStep, rest)
 
 
 def _import_modules(modules: Any, base: Path | None) -> None:

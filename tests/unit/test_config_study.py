@@ -220,3 +220,44 @@ def test_slurm_print_writes_the_job_script_of_a_study_and_nothing_else(tmp_path,
     bad = ["slurm", str(path), "--print", "--output-dir", str(jobs), "--", "-o", "steps.load.n=x"]
     assert ezpipe_main(bad) == 3
     assert "steps.load.n: input should be an integer, got 'x'" in capsys.readouterr().err
+
+
+def test_a_document_that_is_one_chain_as_in_exca(tmp_path):
+    study = """
+    folder: out
+    options: {echo: false}
+    type: Chain
+    steps:
+      load: {type: config_steps.Load, n: 3}
+      scale: {type: Scale, coeff: 2.0}
+    """
+    path = write(tmp_path, study)
+    pipeline = Pipeline.from_config(path, overrides=["steps.scale.coeff=5"])
+    assert [s.name for s in pipeline.steps] == ["load", "scale"]
+    pipeline.execute()
+    assert pipeline.get_result("scale") == [0.0, 5.0, 10.0]
+    with pytest.raises(ConfigError, match=r"^steps\.scale\.coeff: input should be a number"):
+        Pipeline.from_config(path, overrides=["steps.scale.coeff=x"])
+    listed = Pipeline.from_config(
+        {"steps": [{"type": "Load", "n": 2}, {"type": "Total"}]}, folder=tmp_path / "l"
+    )
+    assert [s.name for s in listed.steps] == ["Load", "Total"]
+    with pytest.raises(ConfigError, match=r"^steps\.1: unknown step type 'Totl'"):
+        Pipeline.from_config({"steps": [{"type": "Load"}, {"type": "Totl"}]}, folder=tmp_path)
+
+
+def test_named_inputs_of_a_loop_reach_every_iteration(tmp_path):
+    study = """
+    folder: out
+    options: {echo: false}
+    steps:
+      data: {type: config_steps.Load, n: 3}
+      start: {type: Load, n: 1}
+      fit: {loop: 3, steps: [{type: Accumulate}], input: "${steps.start}",
+            inputs: {data: "${steps.data}"}}
+    """
+    pipeline = Pipeline.from_config(write(tmp_path, study))
+    pipeline.execute()
+    assert [s.name for s in pipeline.steps][2:] == ["fit@1", "fit@2", "fit@3"]
+    assert pipeline["fit@3"].dependencies == [pipeline["fit@2"].index, pipeline["data"].index]
+    assert pipeline.get_result("fit@3") == [0, 3, 3, 3]  # each iteration adds sum(data)
