@@ -144,7 +144,7 @@ def _add_leaf(
             f"{label}: {cls.__name__}._run takes an input ({', '.join(required)}) but "
             "nothing feeds it (give it an input, or put a step before it in a chain)"
         )
-    options: dict[str, Any] = {"version": cls.version, "mode": cls.mode}
+    options: dict[str, Any] = {"version": cls.setting("version"), "mode": cls.cache_mode}
     resources = cls.resources()
     accepted = _step_options()
     options.update({k: v for k, v in resources.items() if k in accepted})

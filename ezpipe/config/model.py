@@ -97,7 +97,7 @@ class ConfigStep(BaseModel):
 
     exclude_from_key: ClassVar[tuple[str, ...]] = ()
     version: ClassVar[str | int | None] = None
-    mode: ClassVar[str | None] = None  # the class's cache mode ("force", ...), else the run's
+    cache_mode: ClassVar[str | None] = None  # the class's cache mode ("force", ...)
     ranks: ClassVar[int | None] = None
     threads: ClassVar[int | None] = None
     gpus: ClassVar[int | None] = None
@@ -170,9 +170,18 @@ class ConfigStep(BaseModel):
         return out
 
     @classmethod
+    def setting(cls, name: str) -> Any:
+        """A class-level setting (``version``, ``ranks``, ...); None where the class made
+        that name a field instead (then it is a parameter like any other)."""
+        if name in cls.model_fields:
+            return None
+        return getattr(cls, name, None)
+
+    @classmethod
     def resources(cls) -> dict[str, Any]:
         """The class's resource defaults that are set (for the step options)."""
-        return {name: getattr(cls, name) for name in RESOURCES if getattr(cls, name) is not None}
+        values = {name: cls.setting(name) for name in RESOURCES}
+        return {name: value for name, value in values.items() if value is not None}
 
 
 def _all_steps(value: Mapping[str, Any]) -> bool:
@@ -206,7 +215,7 @@ def identity(value: Any) -> Any:
             for name in type(value).model_fields
             if name not in excluded
         }
-        return {"type": type_path(type(value)), "version": type(value).version, **fields}
+        return {"type": type_path(type(value)), "version": type(value).setting("version"), **fields}
     if isinstance(value, dict):
         return {k: identity(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -142,3 +142,18 @@ def test_resources_are_class_defaults():
 
     assert Heavy.resources() == {"ranks": 4, "gpus": 1, "timeout": "2:00:00"}
     assert Load.resources() == {}
+
+
+def test_a_field_may_take_the_name_of_a_class_setting():
+    with pytest.warns(UserWarning, match="shadows"):
+
+        class Timed(ConfigStep):
+            timeout: float = 1.0
+            version: str = "v2"
+
+            def _run(self) -> float:
+                return self.timeout
+
+    assert Timed.resources() == {} and Timed.setting("version") is None
+    assert Timed(timeout=3).run() == 3.0
+    assert identity(Timed())["timeout"] == 1.0 and identity(Timed())["version"] == "v2"
