@@ -292,6 +292,7 @@ def _sweep(name: str, config: ConfigStep, spec: Any, path: str) -> list[tuple[st
     rows = [dict(zip(zipped, values, strict=True)) for values in zip(*zipped.values(), strict=True)]
     combos = [dict(zip(grid, values, strict=True)) for values in itertools.product(*grid.values())]
     variants = []
+    labels: set[str] = set()
     for combo in combos:
         for row in rows or [{}]:
             patch = {**combo, **row}
@@ -300,6 +301,9 @@ def _sweep(name: str, config: ConfigStep, spec: Any, path: str) -> list[tuple[st
             except ConfigError as exc:
                 raise ConfigError(f"{path}: {exc}") from None
             label = ",".join(f"{k.rsplit('.', 1)[-1]}={_label(v)}" for k, v in patch.items())
+            if label in labels:  # long or odd values cut to the same text: number them
+                label = f"{label},#{len(variants)}"
+            labels.add(label)
             variants.append((f"{name}[{label}]", clone))
     return variants
 

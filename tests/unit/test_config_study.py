@@ -261,3 +261,17 @@ def test_named_inputs_of_a_loop_reach_every_iteration(tmp_path):
     assert [s.name for s in pipeline.steps][2:] == ["fit@1", "fit@2", "fit@3"]
     assert pipeline["fit@3"].dependencies == [pipeline["fit@2"].index, pipeline["data"].index]
     assert pipeline.get_result("fit@3") == [0, 3, 3, 3]  # each iteration adds sum(data)
+
+
+def test_sweep_values_whose_labels_collide_still_get_distinct_names(tmp_path):
+    long_a, long_b = "x" * 50 + "a", "x" * 50 + "b"
+    doc = {
+        "steps": {
+            "load": {"type": "config_steps.Load"},
+            "fit": {"type": "Fit", "input": "${steps.load}", "sweep": {"tag": [long_a, long_b]}},
+        }
+    }
+    pipeline = Pipeline.from_config(doc, folder=tmp_path)
+    names = [s.name for s in pipeline.steps[1:]]
+    assert len(set(names)) == 2 and all(n.startswith("fit[tag=xxx") for n in names)
+    assert [s.args[0].tag for s in pipeline.steps[1:]] == [long_a, long_b]
