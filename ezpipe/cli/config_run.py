@@ -13,12 +13,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 from ..errors import ConfigError
 from ..pipeline import Pipeline
 
 EXIT_INVALID = 2
+EXIT_ORPHANED = 137
+ENV_LAUNCHER = "EZPIPE_LAUNCHER_PID"  # set by `ezpipe run` (see run_cmd)
 _RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
 
 
@@ -30,6 +34,38 @@ def launcher_rank() -> int:
         if value and value.isdigit():
             return int(value)
     return 0
+
+
+def watch_launcher(poll: float = 0.5) -> threading.Thread | None:
+    """End this rank when the ``ezpipe run`` that started it is gone (killed).
+
+    mpiexec runs in a session of its own (so that Ctrl-C reaches every rank), so
+    killing ``ezpipe run`` alone would leave the ranks computing, holding the
+    folder lock and committing output folders nobody waits for.
+    """
+    value = os.environ.get(ENV_LAUNCHER, "")
+    if not value.isdigit() or int(value) == os.getpid():
+        return None
+    pid = int(value)
+
+    def watch() -> None:
+        while True:
+            time.sleep(poll)
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                print(
+                    f"ezpipe: the launcher (ezpipe run, pid {pid}) is gone: ending this rank",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                os._exit(EXIT_ORPHANED)
+            except PermissionError:
+                pass  # alive (under another user: the pid was reused; keep going)
+
+    thread = threading.Thread(target=watch, name="ezpipe-launcher-watch", daemon=True)
+    thread.start()
+    return thread
 
 
 def parser() -> argparse.ArgumentParser:
@@ -51,6 +87,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    watch_launcher()
     try:
         pipeline = Pipeline.from_config(args.study, folder=args.folder, overrides=args.override)
     except ConfigError as exc:

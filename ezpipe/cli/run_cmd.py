@@ -28,6 +28,7 @@ from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
 ENV_MPIEXEC = "EZPIPE_MPIEXEC"
 CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
 CONFIG_RUNNER = "ezpipe.cli.config_run"  # runs a study file (see ezpipe.config.study)
+ENV_LAUNCHER = "EZPIPE_LAUNCHER_PID"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -126,6 +127,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     with tempfile.TemporaryDirectory(prefix="ezpipe-run-") as tmp:
         variables["EZPIPE_RUN_REPORT"] = os.path.join(tmp, "notes.jsonl")
+        variables[ENV_LAUNCHER] = str(os.getpid())  # the study runner's ranks watch it
         if args.np == 1:
             code = _run_in_process(script, args.script_args, variables, module=study)
         else:

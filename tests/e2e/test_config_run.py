@@ -119,21 +119,34 @@ def test_checkpoints_in_an_output_folder_survive_a_stop_signal(tmp_path, ranks):
     ), result.stderr
 
 
-def kill_everything(process: subprocess.Popen, marker: str) -> None:
-    """SIGKILL the run and its ranks: mpiexec's proxy has a session of its own, so the
-    ranks (whose command line names the study) are killed one by one, like a lost node."""
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
+def ranks_of(marker: str) -> list[int]:
+    """Pids of the study runner processes whose command line names ``marker``."""
+    found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 command = (entry / "cmdline").read_bytes().decode(errors="replace")
             except OSError:
                 continue
-            if marker in command and "config_run" in command:
+            if marker in command and "ezpipe.cli.config_run" in command:
+                found.append(int(entry.name))
+    return found
+
+
+def kill_launcher(process: subprocess.Popen, marker: str) -> None:
+    """SIGKILL ``ezpipe run`` (and its process group): mpiexec has a session of its own,
+    and the ranks must notice that their launcher is gone and end within seconds."""
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while ranks_of(marker):
+        if time.monotonic() > deadline:
+            left = ranks_of(marker)
+            for pid in left:  # leave nothing behind, then fail
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(int(entry.name), signal.SIGKILL)
-    time.sleep(0.5)
+                    os.kill(pid, signal.SIGKILL)
+            pytest.fail(f"ranks {left} outlived their launcher")
+        time.sleep(0.2)
 
 
 KILL = """
@@ -166,7 +179,7 @@ def test_a_killed_run_leaves_nothing_a_rerun_takes_for_a_result(tmp_path, ranks)
             assert process.poll() is None, "the run ended before it could be killed"
             time.sleep(0.05)
     finally:
-        kill_everything(process, str(path))
+        kill_launcher(process, str(path))
     assert not list(steps.glob("*/record.json"))
     # the same definition (control, files and pause unchanged): the rerun starts empty
     done = ezpipe("run", str(path), "-n", str(ranks), timeout=120)
