@@ -20,6 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConfigError
+from ..keys import function_fingerprint
 from ..steps import Owner, Step, StepFunction
 from .chain import Chain, Loop, input_names, named_steps
 from .model import ConfigStep, identity
@@ -155,5 +156,7 @@ def _add_leaf(
         extra["iteration"] = iteration
     call = definition if name is None and not suffix else definition.named(label)
     step = call(config, *inputs, **extra)
-    step.bound["self"] = identity(config)  # the key: validated fields minus exclusions
+    # the key: the validated fields minus exclusions, and what _run computes (stated here
+    # too, so it counts however a key scheme treats the runner's __wrapped__)
+    step.bound["self"] = {**identity(config), "_run": function_fingerprint(cls._run)}
     return step

@@ -123,3 +123,22 @@ def test_resource_defaults_reach_the_step_definition(folder):
 
     step = Pipeline(folder, echo=False).add(Heavy())
     assert step.definition.resources == {"ranks": 4, "memory": "8G"}
+
+
+def test_editing_run_changes_the_key(folder):
+    def key_of(cls: type[ConfigStep]) -> str:
+        step = Pipeline(folder, echo=False).add(cls())
+        step.pipeline.freeze()
+        return step.key
+
+    class Edited(ConfigStep):
+        def _run(self) -> int:
+            return 1
+
+    first = key_of(Edited)
+
+    class Edited(ConfigStep):  # the same class, its code edited
+        def _run(self) -> int:
+            return 2
+
+    assert key_of(Edited) != first
