@@ -9,7 +9,7 @@ like a decorated function. A :class:`Chain` adds one step per inner step, each
 fed by the one before; a :class:`Loop` adds its steps once per iteration,
 named ``<name>@<i>``. Resource defaults declared on the class are passed to
 :class:`~ezpipe.steps.StepFunction` where it accepts them and kept on it as
-``resources`` either way.
+``config_resources`` either way.
 """
 
 from __future__ import annotations
@@ -32,6 +32,19 @@ _RUNNERS: dict[type, Callable[..., Any]] = {}
 def _step_options() -> frozenset[str]:
     """The keyword arguments this version of StepFunction accepts."""
     return frozenset(inspect.signature(StepFunction).parameters)
+
+
+def step_resources(resources: dict[str, Any]) -> dict[str, Any]:
+    """The class's resources as StepFunction takes them: one keyword each where it has
+    them, or a ``resources=`` options object (the multi-rank engine's ``StepOptions``)."""
+    accepted = _step_options()
+    if resources and "resources" in accepted:
+        from .. import options as options_module
+
+        make = getattr(getattr(options_module, "StepOptions", None), "make", None)
+        if make is not None:
+            return {"resources": make(**resources)}
+    return {k: v for k, v in resources.items() if k in accepted}
 
 
 def runner(cls: type[ConfigStep]) -> Callable[..., Any]:
@@ -147,10 +160,9 @@ def _add_leaf(
         )
     options: dict[str, Any] = {"version": cls.setting("version"), "mode": cls.cache_mode}
     resources = cls.resources()
-    accepted = _step_options()
-    options.update({k: v for k, v in resources.items() if k in accepted})
+    options.update(step_resources(resources))
     definition = StepFunction(pipeline, runner(cls), **options)
-    definition.resources = resources  # type: ignore[attr-defined]
+    definition.config_resources = resources  # type: ignore[attr-defined]
     extra = dict(named)
     if iteration is not None and "iteration" in params:
         extra["iteration"] = iteration

@@ -122,7 +122,7 @@ def test_resource_defaults_reach_the_step_definition(folder):
             return 1
 
     step = Pipeline(folder, echo=False).add(Heavy())
-    assert step.definition.resources == {"ranks": 4, "memory": "8G"}
+    assert step.definition.config_resources == {"ranks": 4, "memory": "8G"}
 
 
 def test_editing_run_changes_the_key(folder):
@@ -142,3 +142,21 @@ def test_editing_run_changes_the_key(folder):
             return 2
 
     assert key_of(Edited) != first
+
+
+def test_resources_go_to_whatever_form_the_step_options_take(monkeypatch):
+    from ezpipe import options as options_module
+    from ezpipe.config import build
+
+    monkeypatch.setattr(build, "_step_options", lambda: frozenset({"version", "ranks"}))
+    assert build.step_resources({"ranks": 4, "memory": "8G"}) == {"ranks": 4}
+
+    class FakeOptions:
+        @staticmethod
+        def make(**given):
+            return ("options", given)
+
+    monkeypatch.setattr(build, "_step_options", lambda: frozenset({"version", "resources"}))
+    monkeypatch.setattr(options_module, "StepOptions", FakeOptions, raising=False)
+    assert build.step_resources({"ranks": 4}) == {"resources": ("options", {"ranks": 4})}
+    assert build.step_resources({}) == {}
