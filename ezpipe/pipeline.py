@@ -170,28 +170,14 @@ class Pipeline:
         return decorate if func is None else decorate(func)
 
     def add(self, config: ConfigStep, *inputs: Any, name: str | None = None, **named: Any) -> Step:
-        """Add a config step (a chain, a loop) fed by ``inputs``; returns its last step.
-
-        See :mod:`ezpipe.config`: ``pipeline.add(Scale(coeff=2), load, name="scale")``.
-        """
+        """A config step (chain, loop) fed by ``inputs``; its last step (ezpipe.config.build)."""
         return config_build.add(self, config, *inputs, name=name, **named)
 
     @classmethod
-    def from_config(
-        cls,
-        source: str | os.PathLike[str] | dict[str, Any],
-        *,
-        folder: str | os.PathLike[str] | None = None,
-        overrides: Iterable[str] | dict[str, Any] = (),
-        **options: Any,
-    ) -> Pipeline:
-        """A pipeline defined by a study file (YAML or JSON) or the same as a dict.
-
-        ``overrides`` patch it first (``["steps.scale.coeff=3"]``, values read as
-        YAML); every problem is a :class:`~ezpipe.errors.ConfigError` naming its
-        path in the file, raised before anything runs. See :mod:`ezpipe.config.study`.
-        """
-        return config_study.build(cls, source, folder=folder, overrides=overrides, **options)
+    def from_config(cls, source: Any, *, folder: Any = None, **options: Any) -> Pipeline:
+        """A pipeline from a YAML/JSON study (or a dict); ``overrides=["steps.a.x=3"]`` patch
+        it; a ConfigError names the path of each problem (see ezpipe.config.study)."""
+        return config_study.build(cls, source, folder=folder, **options)
 
     def __getitem__(self, name: str) -> Step:
         return self.registry.resolve(name)
