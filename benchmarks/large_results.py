@@ -86,6 +86,16 @@ def child(folder: str, size_mb: int, variant: str) -> None:
     print(MARK + json.dumps(record), flush=True)
 
 
+def records(output: str) -> list[dict]:
+    """Every rank's record; ranks print at once, so two may share a line."""
+    decoder = json.JSONDecoder()
+    out = []
+    for chunk in output.split(MARK)[1:]:
+        record, _ = decoder.raw_decode(chunk.lstrip())
+        out.append(record)
+    return out
+
+
 def run_variant(size_mb: int, variant: str, ranks: int) -> list[dict]:
     base = Path(os.environ.get("EZPIPE_BENCH_DIR") or tempfile.gettempdir())
     folder = tempfile.mkdtemp(prefix=f"ezlarge-{variant}-", dir=base)
@@ -97,7 +107,7 @@ def run_variant(size_mb: int, variant: str, ranks: int) -> list[dict]:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
         if done.returncode != 0:
             raise RuntimeError(f"{variant} failed ({done.returncode}):\n{done.stderr[-3000:]}")
-        return [json.loads(line[len(MARK) :]) for line in done.stdout.splitlines() if MARK in line]
+        return records(done.stdout)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
