@@ -52,6 +52,7 @@ ENV: dict[str, EnvVar] = {
         EnvVar("EZPIPE_ALLOW_SINGLETONS", "bool", "1: allow N tasks that each see 1 rank"),
         EnvVar("EZPIPE_RUN_REPORT", "str", "file where execute() notes how it ended"),
         EnvVar("EZPIPE_MPIEXEC", "str", "the MPI launcher ezpipe run uses"),
+        EnvVar("EZPIPE_LAUNCHER_PID", "int", "set by ezpipe run: study ranks end without it"),
         EnvVar("EZPIPE_SLURM_SCRIPT", "str", "set by ezpipe slurm job scripts: the script"),
         EnvVar("EZPIPE_SLURM_ATTEMPT", "int", "set by job scripts: resubmission number"),
         EnvVar("EZPIPE_SLURM_RESUBMIT", "int", "set by job scripts: resubmissions allowed"),

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 
 from ..errors import ConfigError
+from ..options import env
 from ..pipeline import Pipeline
 
 EXIT_INVALID = 2
@@ -43,10 +44,9 @@ def watch_launcher(poll: float = 0.5) -> threading.Thread | None:
     killing ``ezpipe run`` alone would leave the ranks computing, holding the
     folder lock and committing output folders nobody waits for.
     """
-    value = os.environ.get(ENV_LAUNCHER, "")
-    if not value.isdigit() or int(value) == os.getpid():
+    pid = env(ENV_LAUNCHER)
+    if pid is None or pid == os.getpid():
         return None
-    pid = int(value)
 
     def watch() -> None:
         while True:
