@@ -19,6 +19,7 @@ from .version import __version__
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(
         (
+            "ConfigError",
             "CycleError",
             "DefinitionError",
             "DuplicateStepNameError",
@@ -47,6 +48,12 @@ _EXPORTS: dict[str, str] = {
     "Pipeline": "pipeline",
     "FolderReader": "reader",
     "open": "reader:open_folder",
+    "as_numpy_step": "arrays",
+    "Chain": "config",
+    "ConfigStep": "config",
+    "Loop": "config",
+    "OutputPath": "paths",
+    "nonblocking": "paths",
     "StepCancelled": "engine.subcomm",
     "StepComm": "engine.subcomm",
     "StepTimeout": "engine.subcomm",
@@ -66,6 +73,9 @@ if fatal.launched():  # one of several ranks: an error raised while defining end
     fatal.install()
 
 __all__ = [
+    "Chain",
+    "ConfigError",
+    "ConfigStep",
     "CycleError",
     "DefinitionError",
     "DuplicateStepNameError",
@@ -78,8 +88,10 @@ __all__ = [
     "LaunchError",
     "LockedError",
     "LookupHandle",
+    "Loop",
     "Mode",
     "NotExecutedStepWarning",
+    "OutputPath",
     "Pipeline",
     "PlaceHolder",
     "RepeatedStepError",
@@ -101,8 +113,10 @@ __all__ = [
     "UnrecognizedStepWarning",
     "__version__",
     "as_dill_step",
+    "as_numpy_step",
     "as_pickle_step",
     "gpu_ids",
+    "nonblocking",
     "open",
 ]
 
@@ -122,10 +136,13 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from .arrays import as_numpy_step
+    from .config import Chain, ConfigStep, Loop
     from .decorate import StepFunction, as_dill_step, as_pickle_step
     from .engine.resources import gpu_ids
     from .engine.subcomm import StepCancelled, StepComm, StepTimeout
     from .errors import (
+        ConfigError,
         CycleError,
         DefinitionError,
         DuplicateStepNameError,
@@ -149,6 +166,7 @@ if TYPE_CHECKING:
         UnrecognizedStepWarning,
     )
     from .lookup import LookupHandle
+    from .paths import OutputPath, nonblocking
     from .pipeline import Pipeline
     from .reader import FolderReader
     from .reader import open_folder as open

@@ -29,6 +29,8 @@ from .steps import (
     uncalled_hint,
 )
 
+INJECTED = ("output_dir", "resume_dir")  # what the sandbox passes a step (ezpipe.outputs)
+
 
 def _dependency_list(depends_on: Any, owner: str) -> list[Step]:
     """``depends_on`` as steps: one step is a list of one; anything else is an error."""
@@ -81,7 +83,11 @@ class StepFunction:
         self.registry = pipeline.registry
         self.func = func
         self.resources = resources
-        self.signature = resources.signature(func)
+        self.signature = resources.signature(func)  # without ``comm`` for a k-rank step
+        # the sandbox passes output_dir / resume_dir (ezpipe.outputs), never a call
+        self.call_signature = self.signature.replace(
+            parameters=[p for n, p in self.signature.parameters.items() if n not in INJECTED]
+        )
         self.name_template = name
         self.version = None if version is None else str(version)
         self.mode = None if mode is None else Mode.parse(mode)
@@ -105,10 +111,10 @@ class StepFunction:
 
     def _record(self, name: str | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Step:
         try:
-            bound = self.signature.bind(*args, **kwargs)
+            bound = self.call_signature.bind(*args, **kwargs)
         except TypeError as exc:
             raise DefinitionError(
-                f"bad arguments for step {callable_name(self.func)}{self.signature}: {exc}"
+                f"bad arguments for step {callable_name(self.func)}{self.call_signature}: {exc}"
             ) from None
         bound.apply_defaults()
         for parameter, value in bound.arguments.items():
@@ -120,8 +126,9 @@ class StepFunction:
                     f"{other} itself: did you mean {other}(...)?"
                 )
         found: dict[int, Step] = {}
-        find_steps(args, found)
-        find_steps(kwargs, found)
+        key_only: dict[int, Step] = {}  # nonblocking: in the key, not waited for
+        find_steps(args, found, key_only)
+        find_steps(kwargs, found, key_only)
         step = Step(
             self,
             args,
@@ -130,7 +137,8 @@ class StepFunction:
             tuple(dict.fromkeys(s.index for s in found.values())),
             [s.index for s in self.depends_on],
         )
-        for dep in (*found.values(), *self.depends_on):
+        step.key_after = [s.index for i, s in key_only.items() if i not in found]
+        for dep in (*found.values(), *key_only.values(), *self.depends_on):
             self.registry.check_own(dep, step)
         if name is None and self.name_template is not None:
             try:

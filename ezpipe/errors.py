@@ -23,6 +23,11 @@ class InitializationError(DefinitionError):
     """The schema is not initialized yet, or is and can no longer change (ezpyp's name)."""
 
 
+class ConfigError(DefinitionError):
+    """A configuration (a config step, a study file, an override) is invalid; the
+    message names the path in the configuration and what was expected."""
+
+
 class FrozenPipelineError(InitializationError):
     """A step was added after the schema was frozen."""
 

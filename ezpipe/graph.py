@@ -79,7 +79,7 @@ def assign_keys(steps: Sequence[Step], order: Sequence[int]) -> list[str]:
         step = steps[index]
         definition = step.definition
         arguments = step.bound
-        if step.upstream:
+        if step.upstream or step.key_after:
             arguments = substitute(arguments, lambda s: StepRef(s.key, s.name))
         if definition.resources.ranks > 1:  # a decomposition can change the result
             arguments = {**arguments, RANKS_ARGUMENT: definition.resources.ranks}
@@ -132,8 +132,12 @@ def freeze(steps: Sequence[Step]) -> FrozenGraph:
     for number, phase in enumerate(phases):
         for index in phase:
             steps[index].phase = number
+    order = [i for phase in phases for i in phase]
+    if any(step.key_after for step in steps):  # nonblocking: keys still go upstream first
+        keyed = build_graph([[*step.dependencies, *step.key_after] for step in steps])
+        order = [i for phase in phases_of(keyed, steps) for i in phase]
     with key_session():
-        warnings = assign_keys(steps, [i for phase in phases for i in phase])
+        warnings = assign_keys(steps, order)
     digest = hashlib.sha256()
     for step, ds in zip(steps, deps, strict=True):
         digest.update(f"{step.name}\x00{step.key}\x00{ds}\n".encode())

@@ -7,7 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import trust
-from .errors import StepFailedError
+from .errors import (
+    FailedStepWarning,
+    NotExecutedStepWarning,
+    ResultNotAvailableError,
+    ResultWarning,
+    SkippedStepWarning,
+    StepFailedError,
+)
 from .records import Status, StepRecord
 
 if TYPE_CHECKING:
@@ -87,3 +94,25 @@ class LookupHandle:
 
     def __repr__(self) -> str:
         return f"<LookupHandle {self.step.name!r} key={self.step.key[:12]} {self.status.name}>"
+
+
+def why_missing(pipeline: Pipeline, step: Step, exc: ResultNotAvailableError) -> ResultWarning:
+    """Why the pipeline has no result for ``step``, as the warning get_result raises."""
+    record = pipeline.store.read_record(step.name, step.key)
+    if record is not None and record.status == Status.FAILED:
+        return FailedStepWarning(str(exc))
+    if record is not None and record.status == Status.SKIPPED:
+        return SkippedStepWarning(str(exc))
+    if record is not None:
+        return NotExecutedStepWarning(str(exc))  # its result file is damaged
+    if pipeline.last_dry_run:
+        return NotExecutedStepWarning(
+            f"step {step.name!r} was not run: this was a dry run (nothing is computed)"
+        )
+    plan = pipeline.last_plan
+    if plan is not None and plan.todo is not None and step.index not in set(plan.todo):
+        return NotExecutedStepWarning(
+            f"step {step.name!r} was not selected by run_only in this run and the folder "
+            "holds no result for its current definition"
+        )
+    return NotExecutedStepWarning(str(exc))

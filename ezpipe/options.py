@@ -62,6 +62,7 @@ ENV: dict[str, EnvVar] = {
         EnvVar("EZPIPE_MPIEXEC", "str", "the MPI launcher ezpipe run uses"),
         EnvVar("EZPIPE_LOCK", "str", "lease: a lease file instead of flock (Lustre); flock"),
         EnvVar("EZPIPE_STORE_LAYOUT", "str", "packed (default) or folder, for new folders"),
+        EnvVar("EZPIPE_LAUNCHER_PID", "int", "set by ezpipe run: study ranks end without it"),
         EnvVar("EZPIPE_SLURM_SCRIPT", "str", "set by ezpipe slurm job scripts: the script"),
         EnvVar("EZPIPE_SLURM_ATTEMPT", "int", "set by job scripts: resubmission number"),
         EnvVar("EZPIPE_SLURM_RESUBMIT", "int", "set by job scripts: resubmissions allowed"),

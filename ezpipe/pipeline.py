@@ -17,22 +17,22 @@ import pandas as pd
 
 from . import graph as graph_mod
 from . import schema, trust
+from .config import build as config_build
+from .config import study as config_study
+from .config.model import ConfigStep
 from .decorate import StepFunction, as_pickle_step
 from .engine.comm import Comm, world
 from .errors import (
-    FailedStepWarning,
     InitializationError,
-    NotExecutedStepWarning,
     ResultNotAvailableError,
-    ResultWarning,
-    SkippedStepWarning,
     UnrecognizedStepWarning,
     results_raise,
 )
 from .graph import FrozenGraph
 from .lock import FolderLock
-from .lookup import LookupHandle
+from .lookup import LookupHandle, why_missing
 from .options import RunOptions, env
+from .outputs import resolve_result
 from .plan import Plan
 from .records import Mode, RunTally, Status, StepRecord
 from .session import Session
@@ -120,8 +120,8 @@ class Pipeline:
         self.agreed: FrozenGraph | None = None  # the frozen graph every rank agreed on
         self._schema_written = False
         self._statuses: list[Status] | None = None
-        self._last_plan: Plan | None = None
-        self._last_dry_run = False
+        self.last_plan: Plan | None = None
+        self.last_dry_run = False
         self.summary: pd.DataFrame | None = None
         self.tally: RunTally | None = None  # the verdict of the last execute()
         results_raise()  # get_result's warnings are errors unless the caller records them
@@ -220,6 +220,16 @@ class Pipeline:
             priority=priority,
         )
         return decorate if func is None else decorate(func)
+
+    def add(self, config: ConfigStep, *inputs: Any, name: str | None = None, **named: Any) -> Step:
+        """A config step (chain, loop) fed by ``inputs``; its last step (ezpipe.config.build)."""
+        return config_build.add(self, config, *inputs, name=name, **named)
+
+    @classmethod
+    def from_config(cls, source: Any, *, folder: Any = None, **options: Any) -> Pipeline:
+        """A pipeline from a YAML/JSON study (or a dict); ``overrides=["steps.a.x=3"]`` patch
+        it; a ConfigError names the path of each problem (see ezpipe.config.study)."""
+        return config_study.build(cls, source, folder=folder, **options)
 
     def __getitem__(self, name: str) -> Step:
         return self.registry.resolve(name)
@@ -347,8 +357,8 @@ class Pipeline:
         """What the last execute() did, for get_status() and the errors of get_result()."""
         self.tally = tally
         self._statuses = None if statuses is None else list(statuses)
-        self._last_plan = plan
-        self._last_dry_run = dry_run
+        self.last_plan = plan
+        self.last_dry_run = dry_run
         self.summary = summary
 
     # -- results --------------------------------------------------------------------------------
@@ -382,30 +392,11 @@ class Pipeline:
         self.freeze()
         trust.warn_if_open(self.store.root)  # loading a pickle runs code: who could write it?
         try:
-            return self.store.load_result(target.name, target.key)
+            value = self.store.load_result(target.name, target.key)
+            return resolve_result(value, self.store.output_dir(target.name, target.key))
         except ResultNotAvailableError as exc:
-            warnings.warn(self._why_missing(target, exc), stacklevel=2)
+            warnings.warn(why_missing(self, target, exc), stacklevel=2)
             return None
-
-    def _why_missing(self, step: Step, exc: ResultNotAvailableError) -> ResultWarning:
-        record = self.store.read_record(step.name, step.key)
-        if record is not None and record.status == Status.FAILED:
-            return FailedStepWarning(str(exc))
-        if record is not None and record.status == Status.SKIPPED:
-            return SkippedStepWarning(str(exc))
-        if record is not None:
-            return NotExecutedStepWarning(str(exc))  # its result file is damaged
-        if self._last_dry_run:
-            return NotExecutedStepWarning(
-                f"step {step.name!r} was not run: this was a dry run (nothing is computed)"
-            )
-        plan = self._last_plan
-        if plan is not None and plan.todo is not None and step.index not in set(plan.todo):
-            return NotExecutedStepWarning(
-                f"step {step.name!r} was not selected by run_only in this run and the folder "
-                "holds no result for its current definition"
-            )
-        return NotExecutedStepWarning(str(exc))
 
     def lookup(self, step: Step | PlaceHolder | str) -> LookupHandle:
         """A handle on the cache entry of the step's current definition."""

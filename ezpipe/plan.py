@@ -20,6 +20,7 @@ from .folderview import other_records
 from .graph import FrozenGraph, reachable
 from .keys import StepRef, legacy_function_fingerprint_v1, legacy_step_key_v1, v1_blind_spots
 from .options import RunOptions
+from .outputs import record_matches
 from .records import Mode, Status, StepRecord
 from .steps import Step, substitute
 from .store import Store
@@ -83,6 +84,8 @@ def reusable(plan: Plan, store: Store, index: int) -> StepRecord | None:
         return None
     step = plan.steps[index]
     cached = store.valid_record(step.name, step.key, fresh=False)  # a miss looks again
+    if cached is not None and not record_matches(store, cached):
+        return None  # its output folder was changed or lost: never used, recomputed
     if cached is not None and (
         cached.status == Status.PASSED
         # a recorded failure is what the cache holds: reused, as exca does, unless retrying

@@ -85,6 +85,8 @@ class StepRecord(BaseModel):
     cpu_time: float | None = None
     peak_memory: int | None = None
     cpu_efficiency: float | None = None
+    # the step's output folder, when it asked for one: relative path -> {"size", "sha256"}
+    output_files: dict[str, dict[str, Any]] | None = None
 
     def outcome(self, *, reused: bool = False) -> StepOutcome:
         """The small part of the record that travels back to rank 0."""

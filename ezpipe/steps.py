@@ -27,6 +27,7 @@ from .errors import (
 )
 from .keys import callable_name
 from .names import UNSAFE, check_name
+from .paths import OutputPath
 from .records import Status
 
 if TYPE_CHECKING:
@@ -121,6 +122,7 @@ class Step:
         "definition",
         "index",
         "key",
+        "key_after",
         "kwargs",
         "manifest",
         "name",
@@ -145,6 +147,7 @@ class Step:
         self.bound = bound  # arguments by parameter name, defaults applied: what the key hashes
         self.upstream = upstream  # indices of steps whose results are inputs
         self.after = after  # indices of order-only dependencies
+        self.key_after: list[int] = []  # nonblocking: in the key, not waited for
         self.index = -1
         self.name = ""
         self.key = ""  # content key, set when the schema is frozen
@@ -183,6 +186,10 @@ class Step:
             self.registry.check_open(f"add a dependency to {self!r}")
             self.after.append(dep.index)
         return self
+
+    def cd(self, path: str = "") -> OutputPath:
+        """A path in this step's output folder, as a downstream argument (see ezpipe.paths)."""
+        return OutputPath(self, path)
 
     # -- results --------------------------------------------------------------------------------
     def get_status(self) -> int:
@@ -232,25 +239,31 @@ def as_step(value: Any) -> Step | None:
 CONTAINERS = (list, tuple, dict, set, frozenset)
 
 
-def find_steps(value: Any, found: dict[int, Step]) -> None:
-    """Collect every step referenced in ``value`` (nested containers included)."""
+def find_steps(value: Any, found: dict[int, Step], key_only: dict[int, Step] | None = None) -> None:
+    """Collect every step referenced in ``value`` (nested containers included);
+    nonblocking output paths' steps go to ``key_only``."""
     step = as_step(value)
     if step is not None:
         found.setdefault(id(step), step)
+    elif isinstance(value, OutputPath):
+        target = found if value.blocking or key_only is None else key_only
+        target.setdefault(id(value.step), value.step)
     elif isinstance(value, dict):
         for k, v in value.items():
-            find_steps(k, found)
-            find_steps(v, found)
+            find_steps(k, found, key_only)
+            find_steps(v, found, key_only)
     elif isinstance(value, CONTAINERS):
         for item in value:
-            find_steps(item, found)
+            find_steps(item, found, key_only)
 
 
-def substitute(value: Any, result_of: Callable[[Step], Any]) -> Any:
-    """A copy of ``value`` with every step reference replaced by that step's result."""
+def substitute(value: Any, result_of: Callable[[Any], Any]) -> Any:
+    """A copy of ``value``, each step reference (and OutputPath) replaced by ``result_of``."""
     step = as_step(value)
     if step is not None:
         return result_of(step)
+    if isinstance(value, OutputPath):
+        return result_of(value)
     if isinstance(value, dict):
         return type(value)(
             (substitute(k, result_of), substitute(v, result_of)) for k, v in value.items()

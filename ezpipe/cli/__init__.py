@@ -31,6 +31,7 @@ EPILOG = (
 
 def _modules() -> list:  # imported lazily: `ezpipe --help` must not import MPI
     from . import (
+        config_cmds,
         inspect_cmds,
         manage_cmds,
         picture_cmds,
@@ -40,7 +41,16 @@ def _modules() -> list:  # imported lazily: `ezpipe --help` must not import MPI
         why_cmd,
     )
 
-    return [run_cmd, inspect_cmds, why_cmd, manage_cmds, picture_cmds, report_cmd, slurm_cmd]
+    return [
+        run_cmd,
+        inspect_cmds,
+        why_cmd,
+        manage_cmds,
+        picture_cmds,
+        report_cmd,
+        slurm_cmd,
+        config_cmds,
+    ]
 
 
 def add_folder(parser: argparse.ArgumentParser) -> None:

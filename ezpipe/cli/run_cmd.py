@@ -26,6 +26,9 @@ from ..records import Mode
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, EXIT_USAGE
 
 ENV_MPIEXEC = "EZPIPE_MPIEXEC"
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+CONFIG_RUNNER = "ezpipe.cli.config_run"  # runs a study file (see ezpipe.config.study)
+ENV_LAUNCHER = "EZPIPE_LAUNCHER_PID"
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,7 +42,16 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "failed. Usage: ezpipe run SCRIPT [options] [-- SCRIPT_ARGS].",
         epilog="example: ezpipe run pipeline.py -n 4 --run-only 'solve_k[35]' -- /scratch/run1",
     )
-    p.add_argument("script", metavar="SCRIPT", help="the pipeline script")
+    p.add_argument(
+        "script", metavar="SCRIPT", help="the pipeline script, or a study file (.yaml/.json)"
+    )
+    p.add_argument(
+        "-o",
+        "--override",
+        action="append",
+        metavar="PATH=VALUE",
+        help="study files: set a value (read as YAML), e.g. steps.scale.coeff=3; repeatable",
+    )
     p.add_argument("-n", "--np", type=int, default=1, metavar="N", help="MPI ranks (default 1)")
     p.add_argument("--dry-run", action="store_true", help="list what would run; run nothing")
     p.add_argument(
@@ -134,6 +146,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.lock_timeout is not None and not args.lock_timeout >= 0:
         print("ezpipe run: error: --lock-timeout must be >= 0 seconds", file=sys.stderr)
         return EXIT_USAGE
+    study = script.suffix.lower() in CONFIG_SUFFIXES
+    if args.override and not study:
+        print("ezpipe run: error: -o/--override is for study files (.yaml/.json)", file=sys.stderr)
+        return EXIT_USAGE
+    if study:  # the built-in runner reads the study; its arguments come first
+        overrides = [arg for value in args.override or () for arg in ("-o", value)]
+        args.script_args = [str(script), *overrides, *args.script_args]
     # the ranks' own stderr is a pipe under mpiexec: a terminal here still gets the bar
     bar = sys.stderr.isatty() and env("EZPIPE_PROGRESS") is None
     variables = steering_environment(
@@ -153,8 +172,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         variables["COLUMNS"] = str(shutil.get_terminal_size().columns)
     with tempfile.TemporaryDirectory(prefix="ezpipe-run-") as tmp:
         variables["EZPIPE_RUN_REPORT"] = os.path.join(tmp, "notes.jsonl")
+        variables[ENV_LAUNCHER] = str(os.getpid())  # the study runner's ranks watch it
         if args.np == 1:
-            code = _run_in_process(script, args.script_args, variables)
+            code = _run_in_process(script, args.script_args, variables, module=study)
         else:
             mpiexec = find_mpiexec(args.mpiexec)
             if mpiexec is None:
@@ -164,7 +184,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
                 return EXIT_ERROR
-            command = [mpiexec, "-n", str(args.np), sys.executable, str(script), *args.script_args]
+            target = ["-m", CONFIG_RUNNER] if study else [str(script)]
+            command = [mpiexec, "-n", str(args.np), sys.executable, *target, *args.script_args]
             code = _run_subprocess(command, variables)
         from .. import runlog
 
@@ -209,14 +230,20 @@ def _environment(variables: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _run_in_process(script: Path, script_args: list[str], variables: dict[str, str]) -> int:
-    """One rank: run the script here, as ``python SCRIPT ARGS`` would, without MPI."""
+def _run_in_process(
+    script: Path, script_args: list[str], variables: dict[str, str], *, module: bool = False
+) -> int:
+    """One rank: run the script here, as ``python SCRIPT ARGS`` would, without MPI
+    (``module``: the study runner, as ``python -m ezpipe.cli.config_run ARGS``)."""
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = [str(script), *script_args]
     sys.path.insert(0, str(script.parent.absolute()))
     try:
         with _environment({**variables, "EZPIPE_MPI": "0"}):
-            runpy.run_path(str(script), run_name="__main__")
+            if module:
+                runpy.run_module(CONFIG_RUNNER, run_name="__main__", alter_sys=True)
+            else:
+                runpy.run_path(str(script), run_name="__main__")
     except SystemExit as exc:
         code = exc.code
         return code if isinstance(code, int) else (0 if code is None else 1)

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DefinitionError
+from ..pipeline import Pipeline
+from . import config_run
 
 HELP = "write (and submit) an sbatch script that runs a pipeline under srun"
 EPILOG = """\
@@ -44,7 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("script", type=Path, help="the pipeline script (python file)")
+    p.add_argument("script", type=Path, help="the pipeline script, or a study file (.yaml/.json)")
     p.add_argument("args", nargs="*", help="arguments passed to the script")
     p.add_argument("--config", type=Path, metavar="YAML", help="settings file")
     r = p.add_argument_group("resources")
@@ -74,6 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     j.add_argument("--resubmit", type=int, metavar="N", help="resubmit up to N times at the limit")
     j.add_argument("--output-dir", type=Path, help="where the script and logs go (ezpipe-jobs)")
     j.add_argument("--submit", action="store_true", help="submit the script with sbatch")
+    j.add_argument(
+        "--print",
+        action="store_true",
+        dest="print_only",
+        help="print the script to stdout; write and submit nothing",
+    )
     j.add_argument(
         "--wait",
         action="store_true",
@@ -135,6 +143,9 @@ def _overrides(args: argparse.Namespace, settings: dict[str, Any]) -> dict[str, 
     return {**command, "resources": resources, "cluster": cluster, **job}
 
 
+CONFIG_SUFFIXES = (".yaml", ".yml", ".json")
+
+
 def cmd_slurm(args: argparse.Namespace) -> int:
     if not args.script.is_file():
         print(f"ezpipe slurm: error: no pipeline script {args.script}", file=sys.stderr)
@@ -143,6 +154,12 @@ def cmd_slurm(args: argparse.Namespace) -> int:
 
     settings = slurm.load_settings(args.config) if args.config else {}
     job = slurm.make_job(settings, _overrides(args, settings))
+    if args.script.suffix.lower() in CONFIG_SUFFIXES:  # a study: invalid ones never reach sbatch
+        given = config_run.parser().parse_args([str(args.script), *args.args])
+        Pipeline.from_config(given.study, folder=given.folder, overrides=given.override)
+    if args.print_only:
+        print(job.render(), end="")
+        return 0
     path = job.write()
     if not args.quiet:
         print(job.render(), end="")

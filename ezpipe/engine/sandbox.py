@@ -24,8 +24,10 @@ from typing import Any, NoReturn
 
 import cloudpickle
 
+from .. import outputs
 from ..errors import is_storage_full
 from ..events import Observer
+from ..paths import OutputPath
 from ..plan import Plan, reusable
 from ..records import Mode, Status, StepOutcome, StepRecord
 from ..steps import Step, substitute
@@ -143,6 +145,14 @@ class StepExecutor:
             kwargs = substitute(step.kwargs, self._load_input)
         except Exception as exc:
             return self._fail(step, start, exc, None, "could not load an input: ")
+        attempt = None
+        wanted = outputs.wants(step)
+        if any(wanted):  # the step's own output folder (see ezpipe.outputs)
+            try:
+                attempt = outputs.Attempt(self.store, step.name, step.key)
+                kwargs = {**kwargs, **attempt.arguments(wanted)}
+            except Exception as exc:
+                return self._fail(step, start, exc, None, "could not prepare its output folder: ")
         output = capture.StepOutput(
             self.store.log_path(step.name, step.key), step.name, tee=self.plan.tee_output
         )
@@ -156,16 +166,27 @@ class StepExecutor:
             ):
                 value = step.func(*args, **kwargs)
         except preempt.StepInterrupted:
+            if attempt is not None:
+                attempt.keep_for_resume()
             return self._interrupted(step, start)
         except KeyboardInterrupt:
             raise  # the user stopped the run: no record, so a rerun computes the step
         except BaseException as exc:  # SystemExit too: a step never ends the run
+            if attempt is not None:
+                attempt.discard()
             if exc.__traceback__ is not None and exc.__traceback__.tb_next is not None:
                 exc = exc.with_traceback(exc.__traceback__.tb_next)  # start at the user's code
             return self._fail(step, start, exc, output.written_path)
         del args, kwargs
         end = time.time()
         used = usage.stop()
+        try:
+            files = None if attempt is None else attempt.commit()
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
+            prefix = "could not keep the step's output folder: "
+            return self._fail(step, start, exc, output.written_path, prefix)
         record = self._record(
             step,
             Status.PASSED,
@@ -176,6 +197,7 @@ class StepExecutor:
             cpu_time=used.cpu_time,
             peak_memory=used.peak_memory,
             cpu_efficiency=efficiency(used.cpu_time, used.wall, 1),
+            output_files=files,
         )
         try:  # one commit: the record names its result's checksum (one append when packed)
             record = self.store.commit(record, self.store.dump(value))
@@ -283,12 +305,15 @@ class StepExecutor:
             interrupted=True,
         )
 
-    def _load_input(self, upstream: Step) -> Any:
+    def _load_input(self, upstream: Step | OutputPath) -> Any:
         """A fresh copy of an upstream result: steps may change their inputs freely.
 
         The verified bytes are kept (a small LRU), never the objects, so one step's
-        mutation can never reach another step.
+        mutation can never reach another step. A path into an upstream output folder
+        becomes the real path; a result kept as files (numpy) is opened from there.
         """
+        if isinstance(upstream, OutputPath):
+            return outputs.resolve_path(self.store, upstream)
         data = self._inputs.get(upstream.key)
         if data is None:
             data = self.store.passed_bytes(upstream.name, upstream.key)
@@ -297,4 +322,9 @@ class StepExecutor:
                 self._inputs.popitem(last=False)
         else:
             self._inputs.move_to_end(upstream.key)
-        return cloudpickle.loads(data)
+        value = cloudpickle.loads(data)
+        if hasattr(value, "__ezpipe_load__"):
+            value = outputs.resolve_result(
+                value, self.store.output_dir(upstream.name, upstream.key)
+            )
+        return value

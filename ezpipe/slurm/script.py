@@ -89,7 +89,9 @@ def launch_command(job: JobSpec) -> list[str]:
     """The launch line: srun with the right MPI type, then the pipeline script."""
     mpi = job.cluster.mpi
     srun = ["srun"] if mpi is None else ["srun", f"--mpi={mpi}"]
-    return [*srun, job.cluster.python, str(job.script_file), *job.args]
+    study = job.script_file.suffix.lower() in (".yaml", ".yml", ".json")  # ezpipe.config
+    runner = ["-m", "ezpipe.cli.config_run"] if study else []
+    return [*srun, job.cluster.python, *runner, str(job.script_file), *job.args]
 
 
 def render(job: JobSpec) -> str:

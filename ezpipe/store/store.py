@@ -31,6 +31,7 @@ from .layout import Layout, checksum, write_atomic
 from .packed import PackedBackend
 
 log = logging.getLogger(__name__)
+OUTPUT_DIR = "output"
 
 LAYOUTS = ("packed", "folder")
 ENV_LAYOUT = "EZPIPE_STORE_LAYOUT"  # the layout of new folders (default: packed)
@@ -159,6 +160,11 @@ class Store:
 
     def log_path(self, name: str, key: str) -> Path:
         return self.paths.log_file(name, key)
+
+    def output_dir(self, name: str, key: str) -> Path:
+        """The step's own output folder (``output/`` in its step folder, beside its log);
+        its attempts live beside it, see :mod:`ezpipe.outputs`."""
+        return self.step_dir(name, key) / OUTPUT_DIR
 
     # -- folder ---------------------------------------------------------------------------------
     def create(self) -> None:

@@ -17,8 +17,19 @@ import networkx as nx
 PACKAGE = Path(__file__).resolve().parents[2] / "ezpipe"
 LAYERS: list[set[str]] = [
     {"version", "errors", "records", "options", "events"},  # vocabulary
-    {"names", "steps", "decorate", "keys", "graph"},  # definition
-    {"store", "lock", "runlog", "plan", "why", "adopt", "folderview", "slurm", "trust"},
+    {"names", "steps", "paths", "decorate", "keys", "graph", "arrays"},  # definition
+    {
+        "store",
+        "outputs",
+        "lock",
+        "runlog",
+        "plan",
+        "why",
+        "adopt",
+        "folderview",
+        "slurm",
+        "trust",
+    },  # storage, policy, backends
     {"engine", "observe"},  # execution and its observers, unaware of each other
     {"session", "schema", "lookup", "pipeline", "config", "reader"},  # the user's side
     {"cli", "__main__", "__init__"},  # the command line; the package's re-exports
