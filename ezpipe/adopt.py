@@ -25,8 +25,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
-from .keys import v1_blind_spots
-from .plan import Plan, v1_keys
+from .plan import Plan, v1_keys, v1_result
 from .records import Status, StepRecord
 from .steps import Step
 from .store import Store
@@ -119,11 +118,8 @@ def adopt(
 
 
 def _v1_source(step: Step, store: Store, v1_key: str) -> StepRecord | None:
-    record = store.valid_record(step.name, v1_key)
-    if record is None or record.status != Status.PASSED or record.manifest is not None:
-        return None
-    blind = v1_blind_spots(step.definition.func)
-    if blind:
+    record, blind = v1_result(step, store, v1_key)
+    if record is not None and blind:
         log.warning(
             "not adopting the v1 result of %r: key scheme v1 could not see its %s; it is "
             "recomputed",

@@ -131,12 +131,20 @@ def v1_keys(steps: Sequence[Step], order: Iterable[int]) -> list[str]:
     return keys
 
 
-def computed_under_v1(step: Step, store: Store, v1_key: str) -> str | None:
-    """The dry run's note for a step whose result exists under scheme v1, else None."""
+def v1_result(step: Step, store: Store, v1_key: str) -> tuple[StepRecord | None, tuple[str, ...]]:
+    """A passed result of the step stored under key scheme v1 (None: there is none), and
+    what v1 could not see in it (a result with blind spots must not be adopted)."""
     record = store.valid_record(step.name, v1_key)
     if record is None or record.status != Status.PASSED or record.manifest is not None:
+        return None, ()
+    return record, v1_blind_spots(step.definition.func)
+
+
+def computed_under_v1(step: Step, store: Store, v1_key: str) -> str | None:
+    """The dry run's note for a step whose result exists under scheme v1, else None."""
+    record, blind = v1_result(step, store, v1_key)
+    if record is None:
         return None
-    blind = v1_blind_spots(step.definition.func)
     if blind:
         return f"computed under key scheme v1, which could not see its {', '.join(blind)}"
     return "computed under key scheme v1 (--accept-scheme adopts it)"
