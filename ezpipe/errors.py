@@ -40,8 +40,7 @@ class DuplicateStepNameError(DefinitionError):
     """Two steps of one pipeline ended up with the same name."""
 
 
-class RepeatedStepError(DuplicateStepNameError):
-    """ezpyp's name for a step defined twice under one name (``DuplicateStepNameError``)."""
+RepeatedStepError = DuplicateStepNameError  # ezpyp's name for a step defined twice
 
 
 class CycleError(DefinitionError):

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .errors import (
     DefinitionError,
+    DuplicateStepNameError,
     ForeignStepError,
     FrozenPipelineError,
-    RepeatedStepError,
     ResultNotAvailableError,
 )
 from .keys import callable_name
@@ -88,7 +88,7 @@ class StepRegistry:
             self._auto_names[base] = count + 1
         elif name in self._by_name:
             other = self.steps[self._by_name[name]]
-            raise RepeatedStepError(
+            raise DuplicateStepNameError(
                 f"two steps are named {name!r}: a call of {other.function_name} and a call of "
                 f"{step.function_name}; give each a distinct name"
             )

@@ -8,9 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-from ..config.model import resolve_type
-from ..config.schema import config_schema
-from ..config.study import load_document
 from ..errors import ConfigError
 from . import EXIT_ERROR, EXIT_OK
 
@@ -32,6 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from ..config.model import resolve_type  # pydantic and yaml: only this command needs them
+    from ..config.schema import config_schema
+    from ..config.study import load_document
+
     sys.path.insert(0, str(Path.cwd()))
     try:
         for module in args.module:

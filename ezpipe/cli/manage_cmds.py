@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from ..errors import LockedError
 from ..records import Status
-from ..store import STEPS_DIR
 from . import EXIT_CANCELLED, EXIT_ERROR, EXIT_OK, EXIT_USAGE, add_folder
 
 
@@ -166,7 +165,7 @@ def _clean(view: folderview.FolderView, args: argparse.Namespace) -> int:
 
     store = view.store
     if everything:
-        shutil.rmtree(store.root / STEPS_DIR)
+        shutil.rmtree(store.paths.steps)
         for path in (
             store.summary_path,
             store.summary_json_path,

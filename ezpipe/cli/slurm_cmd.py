@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DefinitionError
-from ..pipeline import Pipeline
-from . import config_run
 
 HELP = "write (and submit) an sbatch script that runs a pipeline under srun"
 EPILOG = """\
@@ -155,6 +153,9 @@ def cmd_slurm(args: argparse.Namespace) -> int:
     settings = slurm.load_settings(args.config) if args.config else {}
     job = slurm.make_job(settings, _overrides(args, settings))
     if args.script.suffix.lower() in CONFIG_SUFFIXES:  # a study: invalid ones never reach sbatch
+        from ..pipeline import Pipeline  # a study: validated before anything is written
+        from . import config_run
+
         given = config_run.parser().parse_args([str(args.script), *args.args])
         Pipeline.from_config(given.study, folder=given.folder, overrides=given.override)
     if args.print_only:

@@ -126,22 +126,24 @@ def test_initialize_schema_alone_does_not_keep_the_lock(tmp_path: Path) -> None:
 def test_a_full_quota_is_a_full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     folder, ran = tmp_path / "p", []
     pipeline, result = blobs(folder, ran)
-    real = pipeline.store.write_result
+    real = pipeline.store.commit
     calls = []
 
-    def over_quota(name: str, key: str, value: object) -> object:
-        calls.append(name)
+    def over_quota(record, result=None):  # type: ignore[no-untyped-def]
+        if result is None:
+            return real(record, result)
+        calls.append(record.name)
         if len(calls) > 3:
-            path = pipeline.store.result_path(name, key)
+            path = pipeline.store.result_path(record.name, record.key)
             raise OSError(errno.EDQUOT, "Disk quota exceeded", str(path))
-        return real(name, key, value)
+        return real(record, result)
 
-    monkeypatch.setattr(pipeline.store, "write_result", over_quota)
+    monkeypatch.setattr(pipeline.store, "commit", over_quota)
     with pytest.raises(StorageFullError, match="Disk quota exceeded") as info:
         pipeline.execute()
     assert f"{folder}/steps/blob3/" in str(info.value)
     assert sorted(statuses(folder).values()) == [0, 0, 0]
-    monkeypatch.setattr(pipeline.store, "write_result", real)
+    monkeypatch.setattr(pipeline.store, "commit", real)
     pipeline.execute()
     assert pipeline.get_result(result) == expected_digest()
     assert [ran.count(f"blob{i}") for i in range(N)] == [1, 1, 1, 2] + [1] * (N - 4)
