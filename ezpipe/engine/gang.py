@@ -31,7 +31,7 @@ from . import capture, deadline, preempt, resources
 from .comm import Backoff, Comm
 from .placement import Node
 from .sandbox import HOST, StepExecutor, _os_exit_as_exception, _safe_str
-from .subcomm import TAG_MEMBER, Cancel, SelfComm, StepCancelled, StepComm
+from .subcomm import TAG_MEMBER, Cancel, SelfComm, StepCancelled, StepComm, StepTimeout
 
 log = logging.getLogger(__name__)
 
@@ -124,40 +124,45 @@ class GangExecutor:
         output = capture.StepOutput(path, step.name, tee=self.executor.plan.tee_output)
         usage = resources.Usage()
         group: Any = None
-        with deadline.enforced(res.timeout) as due:
-            cancel = Cancel(self.raw, task.token, due)
-            try:
-                if res.gang:  # first: every member must reach this collective, whatever fails
-                    group = self._group(task)
-                args = substitute(step.args, self.executor._load_input)
-                kwargs = substitute(step.kwargs, self.executor._load_input)
-                if res.gang:
-                    kwargs["comm"] = (
-                        SelfComm()
-                        if group is None
-                        else StepComm(group, cancel, self.node, self.local_rank)
-                    )
-                cores = task.cores[me] if task.cores else ()
-                gpus = task.gpus[me] if task.gpus else ()
-                with (
-                    capture.capturing(output),
-                    _os_exit_as_exception(),
-                    preempt.step_running(),
-                    resources.applied(res.threads, gpus, cores),
-                ):
-                    value = step.func(*args, **kwargs)
-                if self.rank != task.leader:
-                    value = None  # the result is rank 0's: the others' never travel
-                report = MemberReport(self.rank, HOST, True, value=value)
-            except KeyboardInterrupt:
-                raise
-            except BaseException as exc:
-                report = self._failed(exc, isinstance(exc, StepCancelled))
-                if not report.cancelled:
-                    cancel.tell(task.members, self.rank, f"rank {me} raised {report.error}")
-            finally:
-                if group is not None:
-                    group.Free()
+        report: MemberReport | None = None
+        try:
+            with deadline.enforced(res.timeout) as due:
+                cancel = Cancel(self.raw, task.token, due)
+                try:
+                    if res.gang:  # first: every member must reach this collective, whatever fails
+                        group = self._group(task)
+                    args = substitute(step.args, self.executor._load_input)
+                    kwargs = substitute(step.kwargs, self.executor._load_input)
+                    if res.gang:
+                        kwargs["comm"] = (
+                            SelfComm()
+                            if group is None
+                            else StepComm(group, cancel, self.node, self.local_rank)
+                        )
+                    cores = task.cores[me] if task.cores else ()
+                    gpus = task.gpus[me] if task.gpus else ()
+                    with (
+                        capture.capturing(output),
+                        _os_exit_as_exception(),
+                        preempt.step_running(),
+                        resources.applied(res.threads, gpus, cores),
+                    ):
+                        value = step.func(*args, **kwargs)
+                    if self.rank != task.leader:
+                        value = None  # the result is rank 0's: the others' never travel
+                    report = MemberReport(self.rank, HOST, True, value=value)
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:
+                    report = self._failed(exc, isinstance(exc, StepCancelled))
+                    if not report.cancelled:
+                        cancel.tell(task.members, self.rank, f"rank {me} raised {report.error}")
+                finally:
+                    if group is not None:
+                        group.Free()
+        except StepTimeout as late:  # the alarm came as ezpipe wrapped up after the step
+            if report is None:
+                report = self._failed(late, False)
         used = usage.stop()
         report.cpu_time, report.peak_memory = used.cpu_time, used.peak_memory
         report.wall, report.log_path = time.time() - start, output.written_path
