@@ -35,7 +35,7 @@ def count(name):
 @pipeline.step(name="load{i}", exclude_from_key=["threads"])
 def load(i, threads):
     count(f"load{i}")
-    time.sleep(opts.sleep + (opts.hold if i == 0 else 0))  # --hold: the run keeps the lock
+    time.sleep(opts.sleep)
     return i
 
 
@@ -54,6 +54,8 @@ def total(values):
 
 scaled = [scale(load(i, opts.threads), opts.scale, i) for i in range(opts.n)]
 result = total(scaled)
+pipeline.initialize_schema(keep_lock=opts.hold > 0)
+time.sleep(opts.hold)  # holds the folder lock: lets tests start a second run meanwhile
 pipeline.execute(mode=opts.mode)
 if pipeline.comm.rank == 0:
     print("RESULT", pipeline.get_result(result))
