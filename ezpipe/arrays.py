@@ -17,8 +17,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from .decorate import StepFunction
-from .records import Mode
+from .decorate import StepFunction, as_pickle_step
 from .steps import Owner, PlaceHolder, Step
 
 ARRAY_FILE = "result.npy"
@@ -75,25 +74,10 @@ def _numpy_wrapper(func: Callable[..., Any]) -> Callable[..., Any]:
 def as_numpy_step(
     pipeline: Owner,
     depends_on: Iterable[Step | PlaceHolder] | None = None,
-    *,
-    name: str | None = None,
-    version: str | int | None = None,
-    exclude_from_key: Iterable[str] = (),
-    mode: Mode | str | None = None,
+    **options: Any,
 ) -> Callable[[Callable[..., Any]], StepFunction]:
-    """Decorator like :func:`ezpipe.as_pickle_step` for functions that return one numpy
-    array: it is saved as ``result.npy`` in the step's output folder and consumers
-    get it memory-mapped (copy-on-write)."""
-
-    def decorate(func: Callable[..., Any]) -> StepFunction:
-        return StepFunction(
-            pipeline,
-            _numpy_wrapper(func),
-            depends_on or (),
-            name=name,
-            version=version,
-            exclude_from_key=exclude_from_key,
-            mode=mode,
-        )
-
-    return decorate
+    """Decorator like :func:`ezpipe.as_pickle_step` (same options) for functions that
+    return one numpy array: it is saved as ``result.npy`` in the step's output folder
+    and consumers get it memory-mapped (copy-on-write)."""
+    decorate = as_pickle_step(pipeline, depends_on, **options)
+    return lambda func: decorate(_numpy_wrapper(func))
