@@ -268,17 +268,7 @@ class StepExecutor:
         self.storage_error = self._full_message(exc, what, step)
         message = f"not stored, left for a rerun: {self.storage_error}"
         self.observer.step_failed(step.name, self.rank, message)
-        end = time.time()
-        return StepOutcome(
-            status=Status.NOT_RUN,
-            rank=self.rank,
-            host=HOST,
-            start=start,
-            end=end,
-            duration=end - start,
-            error=message,
-            storage_error=self.storage_error,
-        )
+        return self._unrecorded(start, message, storage_error=self.storage_error)
 
     def _not_started(self) -> StepOutcome:
         """After a storage failure this rank starts no more steps (the rest of its batch)."""
@@ -293,6 +283,10 @@ class StepExecutor:
     def _interrupted(self, step: Step, start: float) -> StepOutcome:
         """A step cut short by a stop signal: reported, but no record, so a rerun computes it."""
         self.observer.step_interrupted(step.name, self.rank)
+        return self._unrecorded(start, INTERRUPTED, interrupted=True)
+
+    def _unrecorded(self, start: float, error: str, **flags: Any) -> StepOutcome:
+        """The outcome of a step that ran but leaves no record (a rerun computes it)."""
         end = time.time()
         return StepOutcome(
             status=Status.NOT_RUN,
@@ -301,8 +295,8 @@ class StepExecutor:
             start=start,
             end=end,
             duration=end - start,
-            error=INTERRUPTED,
-            interrupted=True,
+            error=error,
+            **flags,
         )
 
     def _load_input(self, upstream: Step | OutputPath) -> Any:
