@@ -209,8 +209,3 @@ def _summary_rows(store: Store) -> dict[str, dict[str, Any]]:
     except (OSError, ValueError):
         return {}
     return {row["name"]: row for row in rows if isinstance(row, dict) and "name" in row}
-
-
-def other_records(store: Store, name: str) -> list[StepRecord]:
-    """Records of every key stored for a step name, newest first (older definitions too)."""
-    return store.records_of(name)

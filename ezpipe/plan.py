@@ -16,7 +16,6 @@ from typing import Any
 
 from . import why
 from .errors import DefinitionError
-from .folderview import other_records
 from .graph import FrozenGraph, reachable
 from .keys import StepRef, legacy_function_fingerprint_v1, legacy_step_key_v1, v1_blind_spots
 from .options import RunOptions
@@ -234,7 +233,7 @@ def dry_run_rows(plan: Plan, store: Store) -> list[dict[str, Any]]:
                 if legacy is None:
                     legacy = v1_keys(steps, order)
                 reason = computed_under_v1(step, store, legacy[i]) or why.reasons(
-                    step.manifest, other_records(store, step.name)
+                    step.manifest, store.records_of(step.name)
                 )
         rows[i] = {
             "name": step.name,

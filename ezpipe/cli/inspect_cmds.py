@@ -227,7 +227,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     if step is not None:
         record = step.record
     else:
-        older = folderview.other_records(view.store, args.step)
+        older = view.store.records_of(args.step)
         if not older:
             close = difflib.get_close_matches(args.step, list(view.by_name), n=5)
             close += [n for n in view.by_name if args.step in n and n not in close]

@@ -46,7 +46,7 @@ def cmd_why(args: argparse.Namespace) -> int:
         print(f"ezpipe why: no step {args.step!r} in {view.store.root}{hint}", file=sys.stderr)
         return EXIT_ERROR
     current = expand_manifest(entry, view.schema.get("sources", {}))
-    records = folderview.other_records(view.store, args.step)
+    records = view.store.records_of(args.step)
     own = next((r for r in records if r.key == current["key"]), None)
     earlier, reasons = why.nearest(current, records)
     if own is not None:
