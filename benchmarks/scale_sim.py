@@ -5,7 +5,7 @@
 1. Define, freeze and dry-run sweeps of N steps (one function, an int argument,
    every tenth step fanning in ten others): seconds per step at each N (linear
    when the per-step figure stays flat) and the memory each step holds once
-   frozen (tracemalloc, after the networkx graph is dropped).
+   frozen (tracemalloc; the user's own argument lists included).
 2. The real :class:`Coordinator` on the wall clock, with W simulated workers
    whose steps take S seconds: each worker's step "ends" at its due time, the
    coordinator is told and hands out the next one; the busy fraction is the
@@ -60,7 +60,11 @@ def define_and_freeze(n: int) -> tuple[float, float, float]:
 
 
 def bytes_per_frozen_step(n: int) -> float:
-    """What each step holds once frozen (tracemalloc slows Python down: measured apart)."""
+    """What each step holds once frozen (tracemalloc slows Python down: measured apart).
+
+    A small sweep is frozen first, so that the modules a freeze imports (pandas,
+    numpy: tens of MB) are not counted as the steps' memory."""
+    sweep(100, tempfile.mkdtemp(prefix="ezscale-")).freeze()
     gc.collect()
     tracemalloc.start()
     pipeline = sweep(n, tempfile.mkdtemp(prefix="ezscale-"))
@@ -111,12 +115,12 @@ def coordinator_busy(workers: int, step_seconds: float, steps: int) -> tuple[flo
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, nargs="*", default=[100_000, 300_000])
+    parser.add_argument("--steps", type=int, nargs="*", default=[100_000, 300_000, 1_000_000])
     parser.add_argument("--workers", type=int, default=1000)
     parser.add_argument("--step-seconds", type=float, default=0.05)
     args = parser.parse_args()
     rows = []
-    held = bytes_per_frozen_step(20_000)
+    held = bytes_per_frozen_step(100_000)
     for n in args.steps:
         define, freeze, dry = define_and_freeze(n)
         total = define + freeze + dry

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from .graph import step_manifest
 from .plan import Plan, v1_keys, v1_result
 from .records import Status, StepRecord
 from .steps import Step
@@ -83,13 +84,14 @@ def adopt(
             continue
         source = None
         if accepted:
+            manifest = step_manifest(step)
             source = next(
                 (
                     r
                     for r in store.records_of(step.name)
                     if r.status == Status.PASSED
                     and r.manifest is not None
-                    and differs_only_in(r.manifest, step.manifest, accepted, moved)
+                    and differs_only_in(r.manifest, manifest, accepted, moved)
                 ),
                 None,
             )
@@ -103,7 +105,7 @@ def adopt(
         record = source.model_copy(
             update={
                 "key": step.key,
-                "manifest": step.manifest,
+                "manifest": step_manifest(step),
                 "adopted_from": source.key,
                 "accepted": sorted(accepted) if source.manifest is not None else ["scheme v1"],
                 "cached": False,

@@ -135,9 +135,10 @@ class StepFunction:
             kwargs,
             dict(bound.arguments),
             tuple(dict.fromkeys(s.index for s in found.values())),
-            [s.index for s in self.depends_on],
+            tuple(s.index for s in self.depends_on),
         )
-        step.key_after = [s.index for i, s in key_only.items() if i not in found]
+        if key_only:
+            step.key_after = tuple(s.index for i, s in key_only.items() if i not in found)
         for dep in (*found.values(), *key_only.values(), *self.depends_on):
             self.registry.check_own(dep, step)
         if name is None and self.name_template is not None:

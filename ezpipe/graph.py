@@ -8,15 +8,24 @@ every rank alike (nobody is left waiting in a collective).
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import networkx as nx
 
+from . import jsonfile
 from .errors import CycleError, DefinitionError
-from .keys import StepRef, compact_parts, hash_value, key_session, step_key_and_manifest
+from .keys import (
+    KeyDigests,
+    Manifest,
+    StepRef,
+    build_manifest,
+    compact_parts,
+    hash_value,
+    key_session,
+    step_key_and_digests,
+)
 from .steps import Step, substitute
 
 REPR_LIMIT = 200
@@ -28,16 +37,23 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class FrozenGraph:
-    """The validated DAG of a pipeline; nodes are step indices."""
+    """The validated DAG of a pipeline; nodes are step indices.
 
-    graph: nx.DiGraph
-    dependencies: list[list[int]]  # per step, the indices it waits for
+    The networkx graph is dropped once phases are known (it was 0.6 KB a step); what
+    a run needs is the dependencies, which the steps hold already.
+    """
+
+    dependencies: list[tuple[int, ...]]  # per step, the indices it waits for
     phases: list[list[int]]
     schema_hash: str
     key_warnings: tuple[str, ...] = ()  # what keys cannot see, once per step function
 
     def descendants(self, index: int) -> set[int]:
-        return nx.descendants(self.graph, index)
+        dependents: list[list[int]] = [[] for _ in self.dependencies]
+        for child, parents in enumerate(self.dependencies):
+            for parent in parents:
+                dependents[parent].append(child)
+        return reachable([index], dependents.__getitem__) - {index}
 
 
 def reachable(roots: Iterable[T], neighbours: Callable[[T], Iterable[T]]) -> set[T]:
@@ -70,35 +86,59 @@ def phases_of(graph: nx.DiGraph, steps: Sequence[Step]) -> list[list[int]]:
         raise CycleError(f"the pipeline's dependencies form a cycle: {names}") from None
 
 
+def key_arguments(step: Step) -> dict[str, Any]:
+    """The arguments a step's key hashes: upstream steps as references to their keys,
+    and a k-rank step's k."""
+    arguments = step.bound
+    if step.upstream or step.key_after:
+        arguments = substitute(arguments, lambda s: StepRef(s.key, s.name))
+    if step.definition.resources.ranks > 1:  # a decomposition can change the result
+        arguments = {**arguments, RANKS_ARGUMENT: step.definition.resources.ranks}
+    return arguments
+
+
 def assign_keys(steps: Sequence[Step], order: Sequence[int]) -> list[str]:
-    """Content keys and their manifests, in topological order so upstream keys exist
-    when needed; returns the key warnings, once per step function (call inside
-    ``key_session()``: each function and each large value is then hashed once)."""
+    """Content keys, in topological order so upstream keys exist when needed; returns
+    the key warnings, once per step function (call inside ``key_session()``: each
+    function and each large value is then hashed once)."""
     warned: dict[tuple[int, str], str] = {}
     for index in order:
         step = steps[index]
         definition = step.definition
-        arguments = step.bound
-        if step.upstream or step.key_after:
-            arguments = substitute(arguments, lambda s: StepRef(s.key, s.name))
-        if definition.resources.ranks > 1:  # a decomposition can change the result
-            arguments = {**arguments, RANKS_ARGUMENT: definition.resources.ranks}
-        deps = step.dependencies  # every upstream key, also those exclude_from_key leaves out
-        try:
-            step.key, step.manifest, warnings = step_key_and_manifest(
+        arguments = key_arguments(step)
+        try:  # every upstream key counts, also those exclude_from_key leaves out
+            made = step_key_and_digests(
                 definition.func,
                 arguments,
-                [steps[d].key for d in deps],
+                [steps[d].key for d in step.dependencies],
                 definition.version,
                 definition.exclude_from_key,
-                upstream_names=[steps[d].name for d in deps],
                 step_name=step.name,
             )
         except Exception as exc:
             raise unhashable(step, arguments, exc) from exc
-        for warning in warnings:
+        step.key, step.digests, step.described = made.key, made.digests, made.description
+        for warning in made.warnings:
             warned.setdefault((id(definition), warning.name), warning.message(step.name))
     return list(warned.values())
+
+
+def step_manifest(step: Step) -> Manifest:
+    """The manifest of a frozen step's key: what a record stores and ``why`` compares."""
+    if step.described is None:
+        raise DefinitionError(f"step {step.name!r} has no key yet: freeze the pipeline first")
+    steps = step.registry.steps
+    deps = step.dependencies
+    definition = step.definition
+    made = KeyDigests(step.key, step.described, step.digests, ())
+    return build_manifest(
+        made,
+        key_arguments(step),
+        [steps[d].key for d in deps],
+        definition.version,
+        definition.exclude_from_key,
+        upstream_names=[steps[d].name for d in deps],
+    )
 
 
 def unhashable(step: Step, arguments: dict[str, Any], exc: Exception) -> DefinitionError:
@@ -126,7 +166,8 @@ def unhashable(step: Step, arguments: dict[str, Any], exc: Exception) -> Definit
 
 def freeze(steps: Sequence[Step]) -> FrozenGraph:
     """Validate the DAG, compute phases (topological generations) and keys."""
-    deps = [step.dependencies for step in steps]
+    # Shared with the steps where they can be: a million steps, a million tuples.
+    deps = [step.upstream if not step.after else tuple(step.dependencies) for step in steps]
     graph = build_graph(deps)
     phases = phases_of(graph, steps)
     for number, phase in enumerate(phases):
@@ -140,8 +181,8 @@ def freeze(steps: Sequence[Step]) -> FrozenGraph:
         warnings = assign_keys(steps, order)
     digest = hashlib.sha256()
     for step, ds in zip(steps, deps, strict=True):
-        digest.update(f"{step.name}\x00{step.key}\x00{ds}\n".encode())
-    return FrozenGraph(graph, deps, phases, digest.hexdigest(), tuple(warnings))
+        digest.update(f"{step.name}\x00{step.key}\x00{list(ds)}\n".encode())
+    return FrozenGraph(deps, phases, digest.hexdigest(), tuple(warnings))
 
 
 class _Ref:
@@ -164,6 +205,7 @@ def short_repr(value: Any) -> str:
 
 def step_entry(step: Step, steps: Sequence[Step], sources: dict[str, Any]) -> dict[str, Any]:
     definition = step.definition
+    manifest = step_manifest(step)
     return {
         "name": step.name,
         "function": step.function_name,
@@ -172,9 +214,9 @@ def step_entry(step: Step, steps: Sequence[Step], sources: dict[str, Any]) -> di
         "kwargs": short_repr(step.kwargs),
         "depends_on": [steps[d].name for d in step.dependencies],
         "key": step.key,
-        "fingerprint": step.manifest["fingerprint"],
+        "fingerprint": manifest["fingerprint"],
         "version": definition.version,
-        "parts": compact_parts(step.manifest, sources),
+        "parts": compact_parts(manifest, sources),
     }
 
 
@@ -184,10 +226,11 @@ def schema_document(
     """``pipeline.schema``: each phase's steps with what identifies them and the parts
     of their keys (for ``ezpipe why``), sources shared in one table."""
     sources: dict[str, Any] = {}
-    phases = {
-        f"{number}": [step_entry(steps[i], steps, sources) for i in phase]
-        for number, phase in enumerate(frozen.phases)
-    }
+    with key_session():  # one memo of reprs and function parts for every manifest
+        phases = {
+            f"{number}": [step_entry(steps[i], steps, sources) for i in phase]
+            for number, phase in enumerate(frozen.phases)
+        }
     return {
         "pipeline": name,
         "folder": folder,
@@ -199,4 +242,5 @@ def schema_document(
 
 
 def dumps_schema(document: dict[str, Any]) -> str:
-    return json.dumps(document, indent=1, ensure_ascii=False)
+    """The schema's text: one line per step (and per shared source)."""
+    return jsonfile.dumps(document, levels=3)

@@ -16,7 +16,7 @@ from typing import Any
 
 from . import why
 from .errors import DefinitionError
-from .graph import FrozenGraph, reachable
+from .graph import FrozenGraph, reachable, step_manifest
 from .keys import StepRef, legacy_function_fingerprint_v1, legacy_step_key_v1, v1_blind_spots
 from .options import RunOptions
 from .outputs import record_matches
@@ -202,6 +202,7 @@ def dry_run_rows(plan: Plan, store: Store) -> list[dict[str, Any]]:
     steps, todo, modes, forced = plan.steps, plan.todo, plan.modes, plan.forced
     order = [i for phase in plan.frozen.phases for i in phase]
     selected = None if todo is None else set(todo)
+    stored = store.names()  # a name not in it has no record of any key
     legacy: list[str] | None = None  # v1 keys, computed only if some step would run
     rows: dict[int, dict[str, Any]] = {}
     for i in order:
@@ -216,6 +217,13 @@ def dry_run_rows(plan: Plan, store: Store) -> list[dict[str, Any]]:
             action = NOT_SELECTED
         elif blocked:
             action, reason = WOULD_SKIP, f"upstream {blocked[0]!r} would not pass"
+        elif step.name not in stored:  # the answers below, without asking the store
+            if forced[i]:
+                action, reason = WOULD_RUN, "forced"
+            elif modes[i] == Mode.READ_ONLY:
+                action = MISSING
+            else:
+                action, reason = WOULD_RUN, why.NEVER_RUN
         elif (record := reusable(plan, store, i)) is not None:
             action = CACHED if record.status == Status.PASSED else CACHED_FAILURE
         elif modes[i] == Mode.READ_ONLY and not forced[i]:
@@ -233,7 +241,7 @@ def dry_run_rows(plan: Plan, store: Store) -> list[dict[str, Any]]:
                 if legacy is None:
                     legacy = v1_keys(steps, order)
                 reason = computed_under_v1(step, store, legacy[i]) or why.reasons(
-                    step.manifest, store.records_of(step.name)
+                    step_manifest(step), store.records_of(step.name)
                 )
         rows[i] = {
             "name": step.name,

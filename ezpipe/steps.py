@@ -25,7 +25,7 @@ from .errors import (
     FrozenPipelineError,
     ResultNotAvailableError,
 )
-from .keys import callable_name
+from .keys import Description, callable_name
 from .names import UNSAFE, check_name
 from .paths import OutputPath
 from .records import Status
@@ -120,11 +120,12 @@ class Step:
         "args",
         "bound",
         "definition",
+        "described",
+        "digests",
         "index",
         "key",
         "key_after",
         "kwargs",
-        "manifest",
         "name",
         "phase",
         "registry",
@@ -138,7 +139,7 @@ class Step:
         kwargs: dict[str, Any],
         bound: dict[str, Any],
         upstream: tuple[int, ...],
-        after: list[int],
+        after: tuple[int, ...],
     ) -> None:
         self.definition = definition
         self.registry = definition.registry
@@ -147,11 +148,15 @@ class Step:
         self.bound = bound  # arguments by parameter name, defaults applied: what the key hashes
         self.upstream = upstream  # indices of steps whose results are inputs
         self.after = after  # indices of order-only dependencies
-        self.key_after: list[int] = []  # nonblocking: in the key, not waited for
+        self.key_after: tuple[int, ...] = ()  # nonblocking: in the key, not waited for
         self.index = -1
         self.name = ""
-        self.key = ""  # content key, set when the schema is frozen
-        self.manifest: dict[str, Any] = {}  # the key's parts (ezpipe.keys), set with it
+        # Set when the schema is frozen: the content key, and what its manifest is built
+        # from when needed (ezpipe.graph.step_manifest): a million frozen steps hold
+        # about 100 bytes each for it, not a 2 KB manifest each.
+        self.key = ""
+        self.digests = b""
+        self.described: Description | None = None
         self.phase = -1
 
     # -- definition -----------------------------------------------------------------------------
@@ -184,7 +189,7 @@ class Step:
                 )
             self.registry.check_own(dep, self)
             self.registry.check_open(f"add a dependency to {self!r}")
-            self.after.append(dep.index)
+            self.after = (*self.after, dep.index)
         return self
 
     def cd(self, path: str = "") -> OutputPath:

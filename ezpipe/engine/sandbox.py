@@ -27,6 +27,7 @@ import cloudpickle
 from .. import outputs
 from ..errors import is_storage_full
 from ..events import Observer
+from ..graph import step_manifest
 from ..paths import OutputPath
 from ..plan import Plan, reusable
 from ..records import Mode, Status, StepOutcome, StepRecord
@@ -97,7 +98,7 @@ class StepExecutor:
             host=HOST,
             pid=os.getpid(),
             log_path=log_path,
-            manifest=step.manifest,
+            manifest=step_manifest(step),
             **fields,
         )
 

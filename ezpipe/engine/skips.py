@@ -14,6 +14,7 @@ import threading
 from collections.abc import Sequence
 
 from ..events import Observer
+from ..graph import step_manifest
 from ..records import RunTally, Status, StepRecord
 from ..steps import Step
 from ..store import Store
@@ -27,37 +28,28 @@ class SkipRecorder(Observer):
     def __init__(self, steps: Sequence[Step], store: Store) -> None:
         self.steps = steps
         self.store = store
-        self._queue: queue.SimpleQueue[StepRecord | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Step, str] | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
     def step_skipped(self, index: int, name: str, cause: str) -> None:
-        step = self.steps[index]
-        record = StepRecord(
-            name=step.name,
-            key=step.key,
-            status=Status.SKIPPED,
-            function=step.function_name,
-            phase=step.phase,
-            skipped_because=cause,
-            manifest=step.manifest,
-        )
         if self._thread is None:
             self._thread = threading.Thread(
                 target=self._write, name="ezpipe-skip-records", daemon=True
             )
             self._thread.start()
-        self._queue.put(record)
+        self._queue.put((self.steps[index], cause))  # the record is made off rank 0's loop
 
     def _write(self) -> None:
         """Record each skip, unless the folder holds an outcome of the same definition
         (a skip says nothing about the step itself: a valid result stays reusable once
         its upstream passes)."""
-        while (record := self._queue.get()) is not None:
+        while (item := self._queue.get()) is not None:
+            step, cause = item
             try:
-                if not self.store.has_record(record.name, record.key):
-                    self.store.commit(record)
+                if not self.store.has_record(step.name, step.key):
+                    self.store.commit(skip_record(step, cause))
             except OSError as exc:
-                log.error("could not write the skip record of %r: %s", record.name, exc)
+                log.error("could not write the skip record of %r: %s", step.name, exc)
 
     def flush(self) -> None:
         """Wait until every skip record is on disk."""
@@ -68,3 +60,16 @@ class SkipRecorder(Observer):
 
     def run_finished(self, tally: RunTally) -> None:
         self.flush()
+
+
+def skip_record(step: Step, cause: str) -> StepRecord:
+    """The record of a step skipped because upstream step ``cause`` did not pass."""
+    return StepRecord(
+        name=step.name,
+        key=step.key,
+        status=Status.SKIPPED,
+        function=step.function_name,
+        phase=step.phase,
+        skipped_because=cause,
+        manifest=step_manifest(step),
+    )

@@ -37,7 +37,6 @@ from .legacy import LEGACY_SCHEME, legacy_function_fingerprint_v1, legacy_step_k
 from .manifest import (
     SCHEME,
     Manifest,
-    build_manifest,
     compact_parts,
     expand_manifest,
     explain,
@@ -46,7 +45,14 @@ from .manifest import (
 from .origin import callable_name, is_user_file
 from .parts import KeyWarning, Part
 from .readable import short_repr
-from .stepkey import KeyResult, step_key, step_key_and_manifest
+from .stepkey import (
+    KeyDigests,
+    KeyResult,
+    build_manifest,
+    step_key,
+    step_key_and_digests,
+    step_key_and_manifest,
+)
 from .values import (
     REPR_LIMIT,
     KeyContext,
@@ -66,6 +72,7 @@ __all__ = [
     "SCHEME",
     "Description",
     "KeyContext",
+    "KeyDigests",
     "KeyResult",
     "KeyWarning",
     "Manifest",
@@ -88,6 +95,7 @@ __all__ = [
     "legacy_step_key_v1",
     "short_repr",
     "step_key",
+    "step_key_and_digests",
     "step_key_and_manifest",
     "v1_blind_spots",
 ]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import difflib
 import hashlib
-from collections.abc import Iterable
 from typing import Any
 
 from .parts import KINDS, Part
@@ -42,18 +41,6 @@ def part_entry(part: Part) -> dict[str, Any]:
     if part.file is not None:
         entry["file"] = part.file
     return entry
-
-
-def build_manifest(
-    key: str, fingerprint: str, version: str | None, parts: Iterable[Part]
-) -> Manifest:
-    return {
-        "scheme": SCHEME,
-        "key": key,
-        "fingerprint": fingerprint,
-        "version": version,
-        "parts": {part.ident: part_entry(part) for part in parts},
-    }
 
 
 def legacy_manifest(key: str | None = None) -> Manifest:

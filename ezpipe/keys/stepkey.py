@@ -29,11 +29,23 @@ from .values import (
 )
 
 SCHEME_TAG = b"ezpipe-key-" + SCHEME.encode()
+DIGEST_BYTES = 32  # sha256
 
 
 class KeyResult(NamedTuple):
     key: str
     manifest: Manifest
+    warnings: tuple[KeyWarning, ...]
+
+
+class KeyDigests(NamedTuple):
+    """A key and what its manifest is built from later: a frozen step keeps these
+    (about 100 bytes), not its manifest (about 2 KB), and builds the manifest when a
+    record or the schema needs it."""
+
+    key: str
+    description: Description  # shared by every step of one function
+    digests: bytes  # each kept argument's sha256 digest, in argument order
     warnings: tuple[KeyWarning, ...]
 
 
@@ -106,6 +118,66 @@ def step_key(
     return _compose(fingerprint, version, digests, upstream)
 
 
+def step_key_and_digests(
+    func: Callable[..., Any],
+    arguments: dict[str, Any],
+    upstream_keys: Sequence[str],
+    version: str | None,
+    exclude: Iterable[str] = (),
+    *,
+    step_name: str | None = None,
+) -> KeyDigests:
+    """The key of one step with what :func:`build_manifest` needs to explain it later."""
+    context = current_context()
+    description = describe(func, context)
+    digests = _arguments(arguments, exclude, upstream_keys, context, step_name)
+    key = _compose(description.fingerprint, version, digests, upstream_keys)
+    return KeyDigests(key, description, b"".join(d for _, d, _ in digests), description.warnings)
+
+
+def build_manifest(
+    made: KeyDigests,
+    arguments: dict[str, Any],
+    upstream_keys: Sequence[str],
+    version: str | None,
+    exclude: Iterable[str] = (),
+    *,
+    upstream_names: Sequence[str] | None = None,
+) -> Manifest:
+    """The manifest of a key made by :func:`step_key_and_digests` from the same
+    ``arguments`` (their digests are not computed again: a large array is hashed once).
+
+    ``upstream_names`` (parallel to ``upstream_keys``) names upstream parts ("upstream
+    load changed"); without it they are ``#0``, ``#1``, ...
+    """
+    context = current_context()
+    description = made.description
+    entries = dict(_function_entries(description, context))
+    excluded = set(exclude)
+    kept = [name for name in arguments if name not in excluded]
+    for position, name in enumerate(kept):
+        digest = made.digests[position * DIGEST_BYTES : (position + 1) * DIGEST_BYTES]
+        entries[f"argument:{name}"] = {
+            "digest": digest.hex()[:DIGEST_CHARS],
+            "repr": short_repr(arguments[name], context),
+        }
+    names = list(upstream_names) if upstream_names is not None else []
+    seen: set[str] = set()
+    for index, upstream_key in enumerate(upstream_keys):
+        name = names[index] if index < len(names) else f"#{index}"
+        if name in seen:
+            name = f"{name}#{index}"
+        seen.add(name)
+        entries[f"upstream:{name}"] = {"digest": upstream_key, "repr": upstream_key[:16]}
+    return {
+        "scheme": SCHEME,
+        "key": made.key,
+        "fingerprint": description.fingerprint,
+        "version": version,
+        "parts": entries,
+    }
+
+
 def step_key_and_manifest(
     func: Callable[..., Any],
     arguments: dict[str, Any],
@@ -118,38 +190,15 @@ def step_key_and_manifest(
 ) -> KeyResult:
     """``(key, manifest, warnings)`` of one step; the key equals :func:`step_key`'s.
 
-    ``upstream_names`` (parallel to ``upstream_keys``) names upstream parts in the
-    manifest ("upstream load changed"); without it they are ``#0``, ``#1``, ...
     ``warnings`` lists what the key cannot see (a global dict, an unpicklable
     ``self``): the caller warns once per step function, with :meth:`KeyWarning.message`.
     """
-    context = current_context()
-    description = describe(func, context)
     upstream = list(upstream_keys)
-    names = list(upstream_names) if upstream_names is not None else []
-    digests = _arguments(arguments, exclude, upstream, context, step_name)
-    key = _compose(description.fingerprint, version, digests, upstream)
-    entries = dict(_function_entries(description, context))
-    for name, digest, value in digests:
-        entries[f"argument:{name}"] = {
-            "digest": digest.hex()[:DIGEST_CHARS],
-            "repr": short_repr(value, context),
-        }
-    seen: set[str] = set()
-    for index, upstream_key in enumerate(upstream):
-        name = names[index] if index < len(names) else f"#{index}"
-        if name in seen:
-            name = f"{name}#{index}"
-        seen.add(name)
-        entries[f"upstream:{name}"] = {"digest": upstream_key, "repr": upstream_key[:16]}
-    manifest = {
-        "scheme": SCHEME,
-        "key": key,
-        "fingerprint": description.fingerprint,
-        "version": version,
-        "parts": entries,
-    }
-    return KeyResult(key, manifest, description.warnings)
+    made = step_key_and_digests(func, arguments, upstream, version, exclude, step_name=step_name)
+    manifest = build_manifest(
+        made, arguments, upstream, version, exclude, upstream_names=upstream_names
+    )
+    return KeyResult(made.key, manifest, made.warnings)
 
 
 def _function_entries(description: Description, context: KeyContext) -> dict[str, Any]:

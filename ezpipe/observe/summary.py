@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from .. import jsonfile
 from ..graph import short_repr
 from ..records import RunTally, Status, StepOutcome
 from ..steps import Step
@@ -112,7 +113,7 @@ def write(store: Store, frame: pd.DataFrame, tally: RunTally) -> str:
     records = rows(frame)
     text = f"{tally.headline(str(store.root))}\n{digest.table(records)}\n"
     store.write_text(store.summary_path, text)
-    store.write_text(store.summary_json_path, json.dumps(records, indent=1))
+    store.write_text(store.summary_json_path, jsonfile.dumps(records, levels=1))
     return text
 
 

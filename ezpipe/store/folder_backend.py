@@ -18,7 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from ..records import Status, StepRecord
-from .layout import RECORD_FILE, Layout, checksum, write_atomic
+from .layout import PACKS_DIR, RECORD_FILE, Layout, checksum, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,13 @@ class FolderBackend:
             if record is not None:
                 out.append((record.name, record.key))
         return out
+
+    def names(self) -> set[str]:
+        try:
+            with os.scandir(self.layout.steps) as found:
+                return {e.name for e in found if e.name != PACKS_DIR and e.is_dir()}
+        except (FileNotFoundError, NotADirectoryError):
+            return set()
 
     def clear(self, name: str, key: str | None) -> bool:
         path = self.layout.step_root(name) if key is None else self.layout.step_dir(name, key)

@@ -314,6 +314,12 @@ class PackReader:
         return list(self.index.entries)
 
     @locked
+    def names(self) -> set[str]:
+        self._ensure()
+        self.refresh()
+        return set(self.index.by_name)
+
+    @locked
     def result_location(self, name: str, key: str) -> Path:
         self._ensure()
         found = self.index.entries.get((name, key))

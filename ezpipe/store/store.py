@@ -262,6 +262,11 @@ class Store:
         """Every stored (name, key) (``clean --stale``)."""
         return self.reader.entries()
 
+    def names(self) -> set[str]:
+        """Every step name with something stored (unverified): whatever is not in it
+        has no record of any key."""
+        return self.reader.names()
+
     def written_at(self, name: str, key: str) -> float | None:
         """When the step's record was stored (epoch seconds), or None without one."""
         return self.reader.written_at(name, key)

@@ -189,7 +189,7 @@ def test_output_paths_and_nonblocking_references(tmp_path):
     """
     pipeline = Pipeline.from_config(write(tmp_path, study))
     ckpt, nb, blocking = pipeline["ckpt"], pipeline["nb"], pipeline["blocking"]
-    assert nb.dependencies == [] and nb.key_after == [ckpt.index]
+    assert nb.dependencies == [] and nb.key_after == (ckpt.index,)
     assert blocking.dependencies == [ckpt.index]
     assert repr(blocking.args[1]) == "<output of ckpt: epoch1.ckpt>"
 

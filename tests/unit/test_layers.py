@@ -16,7 +16,7 @@ import networkx as nx
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ezpipe"
 LAYERS: list[set[str]] = [
-    {"version", "errors", "records", "options", "events"},  # vocabulary
+    {"version", "errors", "records", "options", "events", "jsonfile"},  # vocabulary
     {"names", "steps", "paths", "decorate", "keys", "graph", "arrays"},  # definition
     {
         "store",

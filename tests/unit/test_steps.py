@@ -110,7 +110,7 @@ def test_dependencies_are_implied_by_placeholders_and_bare_steps_anywhere(folder
     s = [src(i) for i in range(6)]
     step = use(PlaceHolder(s[0]), [s[1], (s[2],)], key={"k": s[3]}, other={s[4]})
     assert sorted(step.upstream) == [0, 1, 2, 3, 4]
-    assert step.after == []
+    assert step.after == ()
     in_frozenset = use(frozenset([s[5]]))
     assert in_frozenset.upstream == (5,)
     pipeline.execute()
