@@ -29,6 +29,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -38,6 +39,10 @@ from ezpipe.records import Status, StepRecord
 from ezpipe.store import Store
 
 GROUP = 256  # steps per fsync, for the floor (the packed writer's default)
+
+
+def _now() -> None:
+    """Nothing to wait for: one writer starts at once."""
 
 
 def key(i: int) -> str:
@@ -64,12 +69,17 @@ def value(i: int) -> bytes:
     return (b"%08d" % i) * 12 + b"...."  # 100 bytes
 
 
-def persist(kind: str, folder: str, w: int, count: int, fsync: bool) -> float:
-    """Seconds to persist ``count`` steps in one process, one way."""
-    records = [record(w, i) for i in range(count)]  # the engine builds these anyway
+def persist(
+    kind: str, folder: str, w: int, count: int, fsync: bool, ready: Callable[[], None] = _now
+) -> float:
+    """Seconds to persist ``count`` steps in one process, one way. ``ready`` is called
+    once everything untimed is prepared (the records: the engine builds these anyway),
+    and returns when the timed part may start (all writers at once)."""
+    records = [record(w, i) for i in range(count)]
     if kind in ("packed", "folder"):
         store = Store(folder, fsync=fsync, layout=kind)
         store.create()
+        ready()
         start = time.perf_counter()
         for i, rec in enumerate(records):
             store.commit(rec, store.dump(value(i)))
@@ -80,6 +90,7 @@ def persist(kind: str, folder: str, w: int, count: int, fsync: bool) -> float:
     blobs = None
     if kind == "floor":
         blobs = [Store.dump(value(i)) + r.model_dump_json().encode() for i, r in enumerate(records)]
+    ready()
     start = time.perf_counter()
     for i, rec in enumerate(records):
         data = blobs[i] if blobs else Store.dump(value(i)) + rec.model_dump_json().encode()
@@ -92,32 +103,38 @@ def persist(kind: str, folder: str, w: int, count: int, fsync: bool) -> float:
     return time.perf_counter() - start
 
 
-def _child(kind: str, folder: str, w: int, count: int, fsync: bool, go, done) -> None:
-    go.wait()
-    done.put(persist(kind, folder, w, count, fsync))
+def _child(kind: str, folder: str, w: int, count: int, fsync: bool, prepared, go, done) -> None:
+    def ready() -> None:
+        prepared.put(w)
+        go.wait()
+
+    persist(kind, folder, w, count, fsync, ready)
+    done.put(time.perf_counter())
 
 
 def run(kind: str, folder: str, steps: int, writers: int, fsync: bool) -> float:
-    """Wall seconds for ``steps`` steps spread over ``writers`` processes."""
+    """Wall seconds for ``steps`` steps spread over ``writers`` processes: from the
+    moment all of them are prepared to the end of the last one."""
     if writers == 1:
         return persist(kind, folder, 0, steps, fsync)
     ctx = multiprocessing.get_context("fork")
-    go, done = ctx.Event(), ctx.Queue()
+    prepared, go, done = ctx.Queue(), ctx.Event(), ctx.Queue()
     procs = [
-        ctx.Process(target=_child, args=(kind, folder, w, steps // writers, fsync, go, done))
+        ctx.Process(
+            target=_child, args=(kind, folder, w, steps // writers, fsync, prepared, go, done)
+        )
         for w in range(writers)
     ]
     for proc in procs:
         proc.start()
-    time.sleep(0.2)
+    for _ in procs:
+        prepared.get()
     start = time.perf_counter()
     go.set()
-    for _ in procs:
-        done.get()
-    wall = time.perf_counter() - start
+    end = max(done.get() for _ in procs)
     for proc in procs:
         proc.join()
-    return wall
+    return end - start
 
 
 def count_files(folder: str) -> int:
@@ -217,6 +234,7 @@ def main() -> None:
     for place in args.places.split(","):
         base = places[place]
         os.makedirs(base, exist_ok=True)
+        figures: dict[str, float] | None = None  # resume and status, once per place
         for steps in sizes:
             for writers in (int(w) for w in args.writers.split(",")):
                 row: dict[str, float] = {}
@@ -229,7 +247,7 @@ def main() -> None:
                     try:
                         row[kind] = run(kind, folder, steps, writers, args.fsync) / steps * 1e3
                         files[kind] = count_files(folder)
-                        if kind == "packed" and steps == max(sizes) and writers == 1:
+                        if kind == "packed" and steps == max(sizes) and figures is None:
                             figures = resume_figures(folder, steps, writers)
                     finally:
                         shutil.rmtree(folder, ignore_errors=True)
@@ -243,6 +261,7 @@ def main() -> None:
                     f"{files.get('folder', -1):>8}",
                     flush=True,
                 )
+        assert figures is not None
         print(
             f"{place}: at {max(sizes)} steps (packed), wall (cpu) s: resume decision "
             f"{figures['resume_s']:.2f} ({figures['resume_cpu']:.2f}), list all records "

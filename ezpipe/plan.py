@@ -253,14 +253,45 @@ def dry_run_rows(plan: Plan, store: Store) -> list[dict[str, Any]]:
     return [rows[s.index] for s in steps]
 
 
-def dry_run_text(rows: Sequence[dict[str, Any]], folder: str) -> str:
-    """The dry run's report: one line per step, then the totals."""
+DRY_RUN_SHOWN = 50  # steps the console lists one by one; a larger plan is shown grouped
+SHOWN_GROUPS = 12
+REASON_WIDTH = 60
+
+
+def _headline(rows: Sequence[dict[str, Any]], folder: str) -> str:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["action"]] = counts.get(row["action"], 0) + 1
     totals = ", ".join(f"{n} {action}" for action, n in counts.items())
+    return f"Dry run @ {folder}: nothing was run ({len(rows)} steps: {totals})"
+
+
+def dry_run_digest(rows: Sequence[dict[str, Any]], folder: str, report: str) -> str:
+    """What the console shows: a small plan's whole report; for a larger one, each
+    (action, reason) with its number of steps and the first of them, largest first,
+    and where the line of every step is (``report``: ``pipeline.dryrun``)."""
+    if len(rows) <= DRY_RUN_SHOWN:
+        return dry_run_text(rows, folder)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for row in rows:
+        groups.setdefault((row["action"], row["reason"]), []).append(row["name"])
+    ordered = sorted(groups.items(), key=lambda item: -len(item[1]))
+    lines = [_headline(rows, folder), f"{'steps':>8}  {'action':<19} reason (first steps)"]
+    for (action, reason), names in ordered[:SHOWN_GROUPS]:
+        if len(reason) > REASON_WIDTH:
+            reason = reason[: REASON_WIDTH - 3] + "..."
+        first = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        lines.append(f"{len(names):>8}  {action:<19} {reason or '-'} ({first})")
+    if len(ordered) > SHOWN_GROUPS:
+        lines.append(f"{'':>8}  and {len(ordered) - SHOWN_GROUPS} more (action, reason) groups")
+    lines.append(f"Every step, one line each: {report}")
+    return "\n".join(lines) + "\n"
+
+
+def dry_run_text(rows: Sequence[dict[str, Any]], folder: str) -> str:
+    """The dry run's report: the totals, then one line per step."""
     width = max((len(r["name"]) for r in rows), default=4)
-    lines = [f"Dry run @ {folder}: nothing was run ({len(rows)} steps: {totals})"]
+    lines = [_headline(rows, folder)]
     lines.append(f"{'step':<{width}}  phase  {'action':<19} reason")
     for r in rows:
         lines.append(f"{r['name']:<{width}}  {r['phase']:>5}  {r['action']:<19} {r['reason']}")

@@ -27,7 +27,15 @@ class Status(enum.IntEnum):
 
     @property
     def label(self) -> str:
-        return {-1: "NOT RUN", 0: "PASS", 1: "FAIL", 2: "SKIP"}[int(self)]
+        return _LABELS[self]
+
+
+_LABELS = {
+    Status.NOT_RUN: "NOT RUN",
+    Status.PASSED: "PASS",
+    Status.FAILED: "FAIL",
+    Status.SKIPPED: "SKIP",
+}
 
 
 class Mode(str, enum.Enum):

@@ -47,7 +47,7 @@ from .observe.digest import digest, table
 from .observe.progress import Progress, choose_style
 from .observe.terminal import LineStream, Relay, Screen
 from .options import RunOptions, env
-from .plan import Plan, dry_run_rows, dry_run_text, durations, stored_passes
+from .plan import Plan, dry_run_digest, dry_run_rows, dry_run_text, durations, stored_passes
 from .records import RunTally, Status, StepOutcome, StepRecord
 from .runlog import RunLog, note
 from .steps import Step
@@ -370,7 +370,9 @@ class Session:
                 self.store.write_text(self.store.dry_run_path, text)
             except OSError as exc:
                 log.error("could not write the dry-run report: %s", exc)
-            self.console.text(text)
+            self.console.text(
+                dry_run_digest(rows, self.pipeline.folder, str(self.store.dry_run_path))
+            )
             note(self.pipeline.folder, passed=True, dry_run=True)
         frame = pd.DataFrame(comm.bcast(rows))
         self.pipeline.remember(None, self.plan, dry_run=True, summary=frame)

@@ -1,4 +1,4 @@
-"""Commands that read a pipeline folder: ``status``, ``show`` and ``summary``.
+"""Commands that read a pipeline folder: ``show`` and ``summary`` (and what ``status`` shares).
 
 They work from the folder alone (the user's script is never imported), so
 they also answer for a run still going or one that crashed.
@@ -11,54 +11,17 @@ import datetime as dt
 import difflib
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ..records import RunTally, Status
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, add_folder
 
-STATUS_WORDS = {
-    "pass": Status.PASSED,
-    "passed": Status.PASSED,
-    "fail": Status.FAILED,
-    "failed": Status.FAILED,
-    "skip": Status.SKIPPED,
-    "skipped": Status.SKIPPED,
-    "not-run": Status.NOT_RUN,
-    "pending": Status.NOT_RUN,
-}
-
-
+_PASSED = Status.PASSED  # looked up once: `ezpipe status` asks 100,000 times
+_LABELS = {status: status.label for status in Status}
 SHOW_TAIL = 50  # lines of captured output `ezpipe show` prints unless --all
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser(
-        "status",
-        help="one line per step: status, rank, duration, cache hit; totals",
-        description="One line per step of the pipeline in DIR (its current definition): "
-        "status, rank, host, duration, whether it came from the cache in the latest run, "
-        "and the error. Works during a run and after a crash. Exit code 0 when the latest "
-        "run did what it was asked (every selected step passed), 1 otherwise.",
-    )
-    add_folder(p)
-    p.add_argument(
-        "-s",
-        "--status",
-        action="append",
-        choices=sorted(STATUS_WORDS),
-        metavar="STATUS",
-        help="only steps with this status (pass, fail, skip, not-run); repeatable",
-    )
-    p.add_argument(
-        "--failed",
-        action="store_true",
-        help="the steps that did not pass: failed and skipped (what `clean --failed` deletes); "
-        "--status fail for the failed ones only",
-    )
-    p.add_argument("--phase", type=int, help="only steps of this phase")
-    p.add_argument("--json", action="store_true", help="print the lines as JSON")
-    p.set_defaults(handler=cmd_status)
-
     p = sub.add_parser(
         "show",
         help="the record, traceback and captured output of one step",
@@ -119,7 +82,8 @@ def _duration(seconds: float | None) -> str:
 
 def word(step: folderview.StepView) -> str:
     """PASS, FAIL, SKIP, NOT RUN, or CACHED when the latest run reused the result."""
-    return "CACHED" if step.status == Status.PASSED and step.cached else step.status.label
+    status = step.status
+    return "CACHED" if step.cached and status is _PASSED else _LABELS[status]
 
 
 def _cached_word(step: folderview.StepView) -> str:
@@ -147,73 +111,6 @@ def run_line(view: folderview.FolderView) -> str:
         f"Pipeline {run.pipeline!r} @ {view.store.root}: latest run {state} (started "
         f"{_when(run.start)}{end}; {run.ranks} ranks on {', '.join(run.hosts) or '?'})"
     )
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    from .. import folderview
-
-    view = folderview.load(args.folder)
-    tally = view.tally()
-    wanted = {STATUS_WORDS[s] for s in args.status or ()}
-    if args.failed:  # as in `ezpipe clean --failed`: what a retry would recompute
-        wanted |= {Status.FAILED, Status.SKIPPED}
-    shown = [
-        s
-        for s in view.steps
-        if (not wanted or s.status in wanted) and (args.phase is None or s.phase == args.phase)
-    ]
-    if args.json:
-        print(json.dumps([_status_row(s) for s in shown], indent=1))
-    else:
-        print(run_line(view))
-        if view.run_state() != "finished" and view.run is not None:
-            print(
-                "  (no summary of this run yet: 'cached' is unknown; steps without a record "
-                "are pending or running)"
-            )
-        _print_table(shown)
-        print(tally.headline(str(view.store.root)) + (f" ({len(shown)} shown)" if wanted else ""))
-        first = next((s for s in view.steps if s.status == Status.FAILED), None)
-        if first is not None:
-            print(f"see a failure: ezpipe show {view.store.root} {first.name}")
-    return tally.exit_code
-
-
-def _status_row(step: folderview.StepView) -> dict[str, Any]:
-    rec = step.record
-    return {
-        "name": step.name,
-        "phase": step.phase,
-        "status": word(step),
-        "rank": None if rec is None else rec.rank,
-        "host": None if rec is None else rec.host,
-        "duration": None if rec is None else rec.duration,
-        "cached": step.cached,
-        "error": _error(step) or None,
-    }
-
-
-def _print_table(steps: list[folderview.StepView]) -> None:
-    header = ("step", "phase", "status", "rank", "host", "duration", "cached", "error")
-    rows = [
-        (
-            s.name,
-            str(s.phase),
-            word(s),
-            "-" if s.record is None or s.record.rank is None else str(s.record.rank),
-            "-" if s.record is None or not s.record.host else s.record.host,
-            _duration(None if s.record is None else s.record.duration),
-            _cached_word(s),
-            _error(s),
-        )
-        for s in steps
-    ]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    lines = [
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in (header, *rows)
-    ]
-    sys.stdout.write("\n".join(lines) + "\n")  # one write: 100,000 prints cost seconds
 
 
 # -- show ---------------------------------------------------------------------------------------

@@ -119,6 +119,9 @@ class FolderBackend:
                 out.append((record.name, record.key))
         return out
 
+    def statuses(self, idents: Iterable[tuple[str, str]]) -> list[Status | None]:
+        return [None if r is None else r.status for r in self.read_records(idents)]
+
     def names(self) -> set[str]:
         try:
             with os.scandir(self.layout.steps) as found:

@@ -168,8 +168,9 @@ class Index:
                 pk, kind, flags, status, n_len, k_len, b_len, *rest = row
                 name = strings[pos : pos + n_len].decode()
                 key = strings[pos + n_len : pos + n_len + k_len].decode()
-                blob = strings[pos + n_len + k_len : pos + n_len + k_len + b_len].decode()
-                pos += n_len + k_len + b_len
+                pos += n_len + k_len
+                blob = strings[pos : pos + b_len].decode() if b_len else ""  # most have none
+                pos += b_len
                 entries[name, key] = (packs[pk], Frame(kind, flags, status, name, key, blob, *rest))
             if pos != len(strings):
                 raise ValueError("entries do not add up")

@@ -300,6 +300,16 @@ class PackReader:
         return out
 
     @locked
+    def statuses(self, idents: Iterable[tuple[str, str]]) -> list[Status | None]:
+        self._ensure()
+        self.refresh()
+        entries = self.index.entries
+        by_value = {int(s): s for s in Status}
+        with no_gc():
+            found = [entries.get(i) for i in idents]
+            return [None if f is None else by_value[f[1].status] for f in found]
+
+    @locked
     def records_of(self, name: str) -> list[StepRecord]:
         self._ensure()
         self.refresh()

@@ -329,6 +329,45 @@ def test_a_skip_over_an_earlier_pass_shows_as_skip(
     assert "latest run  SKIP: upstream 'upstream' did not pass" in out
 
 
+def test_status_of_a_large_folder_is_a_digest_and_all_lists_every_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ezpipe import Pipeline
+    from ezpipe.cli.status_cmd import LISTED
+
+    folder = tmp_path / "big"
+    pipeline = Pipeline(folder, echo=False, progress=False)
+
+    @pipeline.step(name="p{i}")
+    def point(i):
+        if i == 7:
+            raise ValueError("seven is out of range")
+        return i
+
+    points = [point(i) for i in range(LISTED + 200)]
+    pipeline.step(name="total")(sum)(points[:10])  # skipped: p7 failed
+    pipeline.execute()
+
+    assert run_cli("status", str(folder)) == EXIT_STEPS_FAILED
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) < 20  # not 1,201 lines
+    phases = {line.split()[0]: line.split()[1:] for line in out[2:4]}
+    assert out[1].split() == ["phase", "steps", "PASS", "FAIL", "SKIP", "NOT", "RUN"]
+    assert phases == {"0": ["1,200", "1,199", "1", "0", "0"], "1": ["1", "0", "0", "1", "0"]}
+    assert any(line.startswith("  p7  (rank 0)") and "seven is out of range" in line for line in out)
+    assert "SKIP  1 step, because upstream steps did not pass" in out
+    assert any(line.startswith("  p7 (1): total") for line in out)
+    assert out[-1].startswith("1,201 steps: --all lists every one")
+
+    assert run_cli("status", str(folder), "--all") == EXIT_STEPS_FAILED
+    listed = [line.split() for line in capsys.readouterr().out.splitlines()]
+    rows = {cells[0]: cells for cells in listed if cells and cells[0].startswith(("p", "total"))}
+    assert len(rows) == LISTED + 201 and rows["p5"][2:4] == ["PASS", "0"]
+    assert rows["p7"][2] == "FAIL" and rows["total"][2] == "SKIP"
+    assert run_cli("status", str(folder), "--failed", "--json") == EXIT_STEPS_FAILED
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == ["p7", "total"]
+
+
 def test_clean_refuses_while_a_run_holds_the_folder(
     folder: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -126,6 +126,30 @@ def test_dry_run_runs_and_writes_nothing_but_a_report(
     assert "work_2" in report and "failed last time" in report
 
 
+def test_a_large_dry_run_prints_its_groups_and_the_report_has_every_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def sweep(scale: int, echo: bool = True) -> Pipeline:
+        pipeline = Pipeline(tmp_path / "sweep", echo=echo, progress=False)
+        point = pipeline.step(name="p{i}")(lambda i, scale: i * scale)
+        for i in range(120):
+            point(i, scale if i < 80 else 1)  # the last 40 never change
+        return pipeline
+
+    sweep(1, echo=False).execute()
+    sweep(2).execute(dry_run=True)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].endswith("nothing was run (120 steps: 80 run, 40 cached)")
+    assert len(out) < 10  # grouped, not 120 lines
+    groups = {tuple(line.split()[:2]): line for line in out}
+    assert "argument scale: 1 -> 2" in groups["80", "run"]
+    assert "(p80, p81, p82, ...)" in groups["40", "cached"]
+    assert out[-1] == f"Every step, one line each: {tmp_path / 'sweep' / 'pipeline.dryrun'}"
+    report = (tmp_path / "sweep" / "pipeline.dryrun").read_text().splitlines()
+    assert len(report) == 122 and report[0] == out[0]
+    assert sum("argument scale: 1 -> 2" in line for line in report) == 80
+
+
 def test_run_only_runs_matches_and_dependencies(tmp_path: Path) -> None:
     calls: list[str] = []
     frame = _make(tmp_path / "p", calls).execute(run_only=["work_1"]).set_index("name")

@@ -5,7 +5,8 @@ import json
 import pytest
 
 from ezpipe import CycleError, Pipeline
-from ezpipe.graph import freeze
+from ezpipe.graph import freeze, step_manifest
+from ezpipe.keys import StepRef, step_key_and_manifest
 
 
 def diamond(folder):
@@ -117,3 +118,53 @@ def test_an_excluded_argument_still_carries_its_upstream_key(tmp_path):
         pipeline.freeze()
         keys.append(step.key)
     assert keys[0] != keys[1]
+
+
+def test_a_frozen_steps_manifest_is_the_one_its_key_was_made_with(tmp_path):
+    """The manifest is built when needed (a record, the schema) from what the freeze kept:
+    it names the same key, argument digests and upstream steps as computing it anew."""
+    pipeline = Pipeline(tmp_path / "m", "m")
+    load = pipeline.step(name="load")(lambda n: list(range(n)))(3)
+
+    @pipeline.step(exclude_from_key=["verbose"])
+    def fit(data, alpha=0.5, verbose=False):
+        return sum(data) * alpha
+
+    step = fit(load, alpha=2.0, verbose=True)
+    pipeline.freeze()
+    arguments = {"data": StepRef(load.key, "load"), "alpha": 2.0, "verbose": True}
+    fresh = step_key_and_manifest(
+        fit.func, arguments, [load.key], None, ["verbose"], upstream_names=["load"]
+    )
+    built = step_manifest(step)
+    assert fresh.key == step.key == built["key"]
+    assert built == fresh.manifest
+    assert built["parts"]["argument:alpha"]["repr"] == "2.0"
+    assert "argument:verbose" not in built["parts"]
+    assert built["parts"]["upstream:load"]["digest"] == load.key
+    assert pipeline.execute()["status"].tolist() == [0, 0]
+    assert pipeline.store.read_record("fit", step.key).manifest == built  # what a record keeps
+
+
+def test_a_frozen_sweep_holds_under_a_kilobyte_per_step(tmp_path):
+    """Memory, not time: a million steps must fit in a node's memory many times over."""
+    import gc
+    import tracemalloc
+
+    def sweep(n, folder):
+        pipeline = Pipeline(folder, "s")
+        point = pipeline.step(name="p{i}")(lambda i, inputs=(): i)
+        made = []
+        for i in range(n):  # every tenth step fans in the five before it
+            made.append(point(i, made[-5:] if i % 10 == 9 else ()))
+        return pipeline, made
+
+    sweep(50, tmp_path / "warm")[0].freeze()  # the modules a freeze imports, not counted
+    gc.collect()
+    tracemalloc.start()
+    pipeline, _ = sweep(20_000, tmp_path / "s")
+    pipeline.freeze()
+    gc.collect()
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert held / 20_000 < 1024

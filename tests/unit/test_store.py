@@ -182,6 +182,10 @@ def test_records_of_a_name_newest_first_and_every_entry(store):
     )
     got = other.read_records([("b", key("b")), ("c", key("c")), ("a", key("a1"))])
     assert [r and r.name for r in got] == ["b", None, "a"]
+    assert other.names() == {"a", "b"}  # what a dry run asks once, instead of per step
+    other.clear("b")
+    assert "a" in reopened(store).names()
+    assert Store(store.root.parent / "new").names() == set()  # no folder: nothing stored
 
 
 def test_a_reader_sees_what_another_process_commits(store):
