@@ -265,8 +265,8 @@ def main() -> None:
         print(
             f"{place}: at {max(sizes)} steps (packed), wall (cpu) s: resume decision "
             f"{figures['resume_s']:.2f} ({figures['resume_cpu']:.2f}), list all records "
-            f"{figures['list_s']:.2f} ({figures['list_cpu']:.2f}), folderview.load (ezpipe "
-            f"status) {figures['status_s']:.2f} ({figures['status_cpu']:.2f}); "
+            f"{figures['list_s']:.2f} ({figures['list_cpu']:.2f}), folderview.load of every "
+            f"record (status --all) {figures['status_s']:.2f} ({figures['status_cpu']:.2f}); "
             f"load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )

@@ -25,7 +25,7 @@ from .store import STEPS_DIR, Store
 from .store.layout import no_gc
 
 log = logging.getLogger(__name__)
-_NOT_RUN = Status.NOT_RUN  # a member looked up on the class costs a microsecond in 3.11
+_NOT_RUN = Status.NOT_RUN  # a module name: 8 ns a look-up, a member of the class 70 ns
 _PASSED = Status.PASSED
 _STATUSES = {int(status): status for status in Status}
 

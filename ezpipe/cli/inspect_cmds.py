@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from ..records import RunTally, Status
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, add_folder
 
-_PASSED = Status.PASSED  # looked up once: `ezpipe status` asks 100,000 times
+_PASSED = Status.PASSED  # a module name: `ezpipe status --all` asks 100,000 times
 _LABELS = {status: status.label for status in Status}
 SHOW_TAIL = 50  # lines of captured output `ezpipe show` prints unless --all
 

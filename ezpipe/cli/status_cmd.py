@@ -80,6 +80,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     listing = args.all or args.json or filtered or len(view.steps) <= LISTED
     if listing or tally.failed or tally.skipped or tally.interrupted:
         view.read_outcomes()  # else every step passed or was not selected: as its record says
+        tally = view.tally()
     shown = [
         s
         for s in view.steps
