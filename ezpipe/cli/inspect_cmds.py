@@ -117,11 +117,13 @@ def run_line(view: folderview.FolderView) -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     from .. import folderview
 
-    view = folderview.load(args.folder)
+    view = folderview.load(args.folder, records=False)  # one step's record is shown
+    view.read_outcomes()
     step = view.by_name.get(args.step)
     record: StepRecord | None = None
     note = ""
     if step is not None:
+        view.read_records([step])
         record = step.record
     else:
         older = view.store.records_of(args.step)

@@ -28,7 +28,7 @@ def cmd_why(args: argparse.Namespace) -> int:
     from .. import folderview, why
     from ..keys import expand_manifest
 
-    view = folderview.load(args.folder)
+    view = folderview.load(args.folder, records=False)  # its schema; the records of one step
     entry = next(
         (
             e
