@@ -83,8 +83,8 @@ def adopt(
         if index not in chosen or plan.forced[index] or store.has_record(step.name, step.key):
             continue
         source = None
+        manifest = step_manifest(step)
         if accepted:
-            manifest = step_manifest(step)
             source = next(
                 (
                     r
@@ -105,7 +105,7 @@ def adopt(
         record = source.model_copy(
             update={
                 "key": step.key,
-                "manifest": step_manifest(step),
+                "manifest": manifest,
                 "adopted_from": source.key,
                 "accepted": sorted(accepted) if source.manifest is not None else ["scheme v1"],
                 "cached": False,

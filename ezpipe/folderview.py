@@ -201,7 +201,7 @@ def _load(folder: str | os.PathLike[str], records: bool) -> FolderView:
         )
         for phase, entry in entries
     ]
-    if records:
+    if records or store.layout == "folder":  # a per-step folder has no index: read once
         _fill(store, steps)
     else:
         for step, status in zip(

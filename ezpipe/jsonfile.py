@@ -21,9 +21,14 @@ def dumps(value: Any, levels: int, indent: str = "") -> str:
     inner = indent + " "
     if isinstance(value, dict):
         items = [
-            f"{inner}{json.dumps(str(key), ensure_ascii=False)}: {dumps(item, levels - 1, inner)}"
-            for key, item in value.items()
+            f"{inner}{_key(key)}: {dumps(item, levels - 1, inner)}" for key, item in value.items()
         ]
         return "{\n" + ",\n".join(items) + f"\n{indent}}}"
     items = [inner + dumps(item, levels - 1, inner) for item in value]
     return "[\n" + ",\n".join(items) + f"\n{indent}]"
+
+
+def _key(key: Any) -> str:
+    """A key as ``json.dumps`` writes it: ``True`` as ``"true"``, ``1`` as ``"1"``."""
+    text = key if isinstance(key, str) else json.dumps(key)
+    return json.dumps(text, ensure_ascii=False)

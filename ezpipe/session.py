@@ -368,11 +368,11 @@ class Session:
             try:
                 self.store.root.mkdir(parents=True, exist_ok=True)
                 self.store.write_text(self.store.dry_run_path, text)
+                shown = dry_run_digest(rows, self.pipeline.folder, str(self.store.dry_run_path))
             except OSError as exc:
                 log.error("could not write the dry-run report: %s", exc)
-            self.console.text(
-                dry_run_digest(rows, self.pipeline.folder, str(self.store.dry_run_path))
-            )
+                shown = text  # no file to point at: every line here
+            self.console.text(shown)
             note(self.pipeline.folder, passed=True, dry_run=True)
         frame = pd.DataFrame(comm.bcast(rows))
         self.pipeline.remember(None, self.plan, dry_run=True, summary=frame)

@@ -75,7 +75,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
     from ..lock import FolderLock
 
     view = folderview.load(args.folder, records=False)  # statuses: no record is shown
-    view.read_outcomes()  # --failed: what the latest run failed or skipped
+    if args.failed:
+        view.read_outcomes()  # what the latest run failed or skipped
     if not args.lock_timeout >= 0:
         print("ezpipe clean: error: --lock-timeout must be >= 0 seconds", file=sys.stderr)
         return EXIT_USAGE

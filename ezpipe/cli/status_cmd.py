@@ -3,9 +3,10 @@
 Up to :data:`LISTED` steps it prints one line per step. A larger folder gets
 what a person reads at 100,000 steps: the counts per phase, every failure, the
 skips grouped by their cause, and how to list the rest (``--all``, a filter or
-``--json``). That digest reads only the verified status of each passed step
-from the store's index, never its record, so it answers in under a second at
-100,000 steps; the records of failed and skipped steps are read.
+``--json``). That digest takes each passed step's status from the store's index
+(as docs/store.md says, not re-verified), never reads its record, and so answers
+in under a second at 100,000 steps; the records of failed and skipped steps are
+read.
 """
 
 from __future__ import annotations
@@ -78,16 +79,16 @@ def cmd_status(args: argparse.Namespace) -> int:
         wanted |= {Status.FAILED, Status.SKIPPED}
     filtered = bool(wanted) or args.phase is not None
     listing = args.all or args.json or filtered or len(view.steps) <= LISTED
+    if listing:  # every record (their rank, host, duration), then what follows from them
+        view.read_records(view.steps)
     if listing or tally.failed or tally.skipped or tally.interrupted:
         view.read_outcomes()  # else every step passed or was not selected: as its record says
-        tally = view.tally()
+    tally = view.tally()
     shown = [
         s
         for s in view.steps
         if (not wanted or s.status in wanted) and (args.phase is None or s.phase == args.phase)
     ]
-    if listing:
-        view.read_records(shown)  # their rank, host and duration
     if args.json:
         print(json.dumps([_status_row(s) for s in shown], indent=1))
         return tally.exit_code

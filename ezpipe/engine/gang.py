@@ -118,6 +118,7 @@ class GangExecutor:
         start = time.time()
         if self.rank == task.leader:
             self.executor.observer.step_started(step.name, step.phase, self.rank)
+            self.executor.before_running(step)
         path = self.executor.store.log_path(step.name, step.key)
         if me:
             path = path.with_name(f"{path.stem}.rank{me}{path.suffix}")

@@ -84,6 +84,12 @@ class StepExecutor:
         self.rank = rank
         self._inputs: OrderedDict[str, bytes] = OrderedDict()  # small LRU of input bytes
         self.storage_error: str | None = None  # set when the folder's disk is full
+        self._manifests: dict[int, dict[str, Any]] = {}  # taken before a step runs
+
+    def before_running(self, step: Step) -> None:
+        """Take the step's manifest now: the readable forms of its arguments as they are
+        before the step runs (a step may change an input object in place)."""
+        self._manifests[step.index] = step_manifest(step)
 
     def _record(
         self, step: Step, status: Status, log_path: str | None = None, **fields: Any
@@ -98,7 +104,7 @@ class StepExecutor:
             host=HOST,
             pid=os.getpid(),
             log_path=log_path,
-            manifest=step_manifest(step),
+            manifest=self._manifests.pop(step.index, None) or step_manifest(step),
             **fields,
         )
 
@@ -141,6 +147,7 @@ class StepExecutor:
         if preempt.requested():
             return self._interrupted(step, start)
         self.observer.step_started(step.name, step.phase, self.rank)
+        self.before_running(step)
         try:
             args = substitute(step.args, self._load_input)
             kwargs = substitute(step.kwargs, self._load_input)

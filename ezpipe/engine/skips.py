@@ -48,7 +48,7 @@ class SkipRecorder(Observer):
             try:
                 if not self.store.has_record(step.name, step.key):
                     self.store.commit(skip_record(step, cause))
-            except OSError as exc:
+            except Exception as exc:  # a full disk, a repr that raises: the next skips go on
                 log.error("could not write the skip record of %r: %s", step.name, exc)
 
     def flush(self) -> None:

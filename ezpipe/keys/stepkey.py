@@ -155,6 +155,11 @@ def build_manifest(
     entries = dict(_function_entries(description, context))
     excluded = set(exclude)
     kept = [name for name in arguments if name not in excluded]
+    if len(kept) * DIGEST_BYTES != len(made.digests):
+        raise ValueError(
+            f"{len(made.digests) // DIGEST_BYTES} argument digests for the arguments {kept}: "
+            "not the arguments the key was made from"
+        )
     for position, name in enumerate(kept):
         digest = made.digests[position * DIGEST_BYTES : (position + 1) * DIGEST_BYTES]
         entries[f"argument:{name}"] = {

@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from ezpipe import CycleError, Pipeline
-from ezpipe.graph import freeze, step_manifest
+from ezpipe import CycleError, Pipeline, nonblocking
+from ezpipe.graph import RANKS_ARGUMENT, freeze, key_arguments, step_manifest
 from ezpipe.keys import StepRef, step_key_and_manifest
 
 
@@ -144,6 +144,68 @@ def test_a_frozen_steps_manifest_is_the_one_its_key_was_made_with(tmp_path):
     assert built["parts"]["upstream:load"]["digest"] == load.key
     assert pipeline.execute()["status"].tolist() == [0, 0]
     assert pipeline.store.read_record("fit", step.key).manifest == built  # what a record keeps
+
+
+def test_every_kind_of_step_gets_the_manifest_its_key_was_made_with(tmp_path):
+    """k ranks, nonblocking inputs, order-only dependencies, steps nested in arguments."""
+    pipeline = Pipeline(tmp_path / "k", "k")
+    source = pipeline.step(name="source")(lambda n: n)
+    a, b = source.named("a")(1), source.named("b")(2)
+
+    @pipeline.step(ranks=2)
+    def wide(x, comm=None):
+        return x
+
+    @pipeline.step
+    def nested(data, options=None):
+        return data
+
+    @pipeline.step
+    def peek(path):
+        return str(path)
+
+    steps = [
+        wide(a),
+        nested({"left": [a, (b,)], "k": 3}, options={"b": b}),
+        peek(nonblocking(a.cd("x.txt"))),
+        nested(5).depends_on(b),
+    ]
+    pipeline.freeze()
+    for step in steps:
+        deps = step.dependencies
+        fresh = step_key_and_manifest(
+            step.func,
+            key_arguments(step),
+            [pipeline.steps[d].key for d in deps],
+            step.definition.version,
+            step.definition.exclude_from_key,
+            upstream_names=[pipeline.steps[d].name for d in deps],
+        )
+        assert fresh.key == step.key and step_manifest(step) == fresh.manifest, step.name
+    assert step_manifest(steps[0])["parts"][f"argument:{RANKS_ARGUMENT}"]["repr"] == "2"
+    assert set(step_manifest(steps[1])["parts"]) >= {"upstream:a", "upstream:b", "argument:data"}
+
+
+class Box:
+    def __init__(self, items):
+        self.items = items
+
+    def __repr__(self):
+        return f"Box({self.items})"
+
+
+def test_a_record_shows_an_argument_as_it_was_before_the_step_changed_it(tmp_path):
+    pipeline = Pipeline(tmp_path / "m", "m", echo=False, progress=False)
+
+    @pipeline.step
+    def grow(box):
+        box.items.append(99)  # a step that changes its input in place
+        return len(box.items)
+
+    step = grow(Box([1, 2]))
+    pipeline.execute()
+    record = pipeline.store.read_record("grow", step.key)
+    assert record.manifest["parts"]["argument:box"]["repr"] == "Box([1, 2])"
 
 
 def test_a_frozen_sweep_holds_under_a_kilobyte_per_step(tmp_path):

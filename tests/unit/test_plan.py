@@ -64,3 +64,32 @@ def test_read_only_reports_a_recorded_failure_as_that_failure(tmp_path: Path) ->
     assert "the recorded one" in frame.loc["fails", "error"]
     assert "no cached result" not in frame.loc["fails", "error"]
     assert step.status.label == "FAIL"
+
+
+@pytest.mark.parametrize("layout", ["packed", "folder"])
+def test_a_dry_run_of_a_new_folder_answers_each_mode_as_a_full_look_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: str
+) -> None:
+    """Steps with nothing stored under their name are answered without store look-ups:
+    the same answers as the look-ups give (one step stored, the others new)."""
+    monkeypatch.setenv("EZPIPE_STORE_LAYOUT", layout)
+    p = _pipeline(tmp_path)
+    p.execute(run_only=["^a$"])
+    rows = lambda **kw: {  # noqa: E731
+        r["name"]: (r["action"], r["reason"])
+        for r in p.execute(dry_run=True, **kw).to_dict("records")
+    }
+    never = plan.why.NEVER_RUN
+    assert rows() == {
+        "a": ("cached", ""),
+        "b_0": ("run", never),
+        "b_1": ("run", never),
+        "b_2": ("run", never),
+        "c": ("run", never),
+    }
+    read_only = rows(mode="read-only")
+    assert read_only["a"] == ("cached", "") and read_only["b_1"] == ("missing (read-only)", "")
+    assert read_only["c"] == ("skip", "upstream 'b_0' would not pass")
+    assert set(rows(mode="force").values()) == {("run", "forced")}
+    assert rows(from_step=["b_1"])["c"] == ("run", "forced")
+    assert rows(from_step=["b_1"])["b_0"] == ("run", never)

@@ -188,6 +188,36 @@ def test_records_of_a_name_newest_first_and_every_entry(store):
     assert Store(store.root.parent / "new").names() == set()  # no folder: nothing stored
 
 
+def test_statuses_follow_clears_and_rewrites_without_reading_records(store):
+    commit(store, "a", key("a"), 1)
+    store.commit(StepRecord(name="b", key=key("b"), status=Status.FAILED), None)
+    commit(store, "c", key("c"), 3)
+    store.clear("c", key("c"))
+    store.commit(StepRecord(name="a", key=key("a"), status=Status.SKIPPED), None)  # rewritten
+    idents = [("a", key("a")), ("b", key("b")), ("c", key("c")), ("d", key("d"))]
+    expected = [Status.SKIPPED, Status.FAILED, None, None]
+    assert store.statuses(idents) == expected
+    assert reopened(store).statuses(idents) == expected
+
+
+def test_a_few_records_of_a_large_pack_are_read_alone_and_still_verified(tmp_path, caplog):
+    store = Store(tmp_path / "p", layout="packed")
+    for i in range(400):
+        commit(store, f"s{i}", key(f"s{i}"), "x" * 200)
+    store.flush(snapshot=True)  # the index lists s7: the damage is found when it is read
+    pack_file = next((tmp_path / "p" / "steps" / ".packs").glob("*.pack"))
+    data = bytearray(pack_file.read_bytes())
+    at = data.index(b'"name":"s7"')  # inside s7's record
+    data[at + 3] ^= 0xFF
+    pack_file.write_bytes(bytes(data))
+    reader = reopened(store)
+    with caplog.at_level(logging.WARNING):
+        got = reader.read_records([("s3", key("s3")), ("s7", key("s7")), ("s390", key("s390"))])
+    assert [r and r.name for r in got] == ["s3", None, "s390"]
+    assert reader.load_result("s390", key("s390")) == "x" * 200
+    assert "does not verify" in caplog.text
+
+
 def test_a_reader_sees_what_another_process_commits(store):
     reader = reopened(store)
     assert reader.read_record("a", key("a")) is None
