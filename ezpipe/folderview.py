@@ -20,7 +20,7 @@ from typing import Any
 from pydantic_core import from_json
 
 from .errors import EzpipeError
-from .records import RunRecord, RunTally, Status, StepOutcome, StepRecord
+from .records import RunRecord, RunTally, Status, StepOutcome, StepRecord, skipped_error
 from .store import STEPS_DIR, Store
 from .store.layout import no_gc
 
@@ -108,6 +108,22 @@ class FolderView:
                     step.cached = bool(row.get("cached"))
                     step.latest = _STATUSES.get(row.get("status", -1), _NOT_RUN)
                     step.latest_error = row.get("error")
+
+    def read_not_passed(self) -> bool:
+        """The latest run's failed and skipped steps, from ``run.json`` (a finished run
+        lists them); False when it lists none (a run of an older ezpipe): read the
+        summary then (:meth:`read_outcomes`)."""
+        run = self.run
+        if not self.summary_is_current or run is None or run.not_passed is None:
+            return False
+        for name, (status, cause, cached) in run.not_passed.items():
+            step = self.by_name.get(name)
+            if step is not None:
+                step.latest = _STATUSES.get(status, _NOT_RUN)
+                step.cached = cached
+                if cause is not None:
+                    step.latest_error = skipped_error(cause)
+        return True
 
     def read_records(self, steps: list[StepView]) -> None:
         """Read the records of those of ``steps`` that a ``records=False`` load left out."""

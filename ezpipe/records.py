@@ -141,6 +141,11 @@ class RunRecord(BaseModel):
     options: dict[str, Any] = {}
     counts: dict[str, int] = {}
     verdict: dict[str, Any] | None = None  # RunTally.as_dict() of the finished run
+    # The finished run's steps that failed or were skipped: name -> [status, the upstream
+    # step a skip waited for, whether a failure was reused]. Every other step passed, was
+    # not selected or was cut short: `ezpipe status` of 100,000 steps reads this, not the
+    # 40 MB summary.
+    not_passed: dict[str, tuple[int, str | None, bool]] | None = None
     allocation: str | None = None  # the start-up check of the job against its steps
 
 
@@ -153,7 +158,7 @@ class StepOutcome:
     short, so it has no record and a rerun computes it. ``lines``: what the
     worker printed while it ran the step, carried to rank 0 when rank 0 shows a
     live bar (only rank 0 may write to the terminal then, or the bar breaks).
-    short, so it has no record and a rerun computes it. ``storage_error``: ezpipe
+    ``storage_error``: ezpipe
     could not store the result or record (a full disk, a quota): not the step's
     failure, nothing is recorded, and the run stops starting steps.
     """
@@ -178,6 +183,11 @@ class StepOutcome:
 
 
 WORDS = ("Completed", "Failed", "Interrupted", "Incomplete")
+
+
+def skipped_error(cause: str | None) -> str:
+    """What the summary says of a step skipped because upstream step ``cause`` failed."""
+    return f"skipped: upstream {cause!r} did not pass"
 
 
 @dataclass(frozen=True)

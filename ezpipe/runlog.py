@@ -74,8 +74,9 @@ class RunLog:
             run_log._save_job()
         return run_log
 
-    def end(self, tally: RunTally) -> None:
-        """Record how the run ended: its verdict in ``run.json``, the job's outcome."""
+    def end(self, tally: RunTally, not_passed: dict[str, tuple[int, str | None, bool]]) -> None:
+        """Record how the run ended: its verdict and the steps that did not pass in
+        ``run.json``, the job's outcome."""
         end = time.time()
         self.record = self.record.model_copy(
             update={
@@ -83,6 +84,7 @@ class RunLog:
                 "duration": end - self.record.start,
                 "counts": tally.counts(),
                 "verdict": tally.as_dict(),
+                "not_passed": not_passed,
             }
         )
         self._write_record()

@@ -281,7 +281,12 @@ class Session:
         except OSError as exc:
             log.error("could not write the summary files: %s", exc)
         assert self.run_log is not None
-        self.run_log.end(tally)
+        not_passed = {
+            self.plan.steps[i].name: (int(o.status), o.skipped_because, o.cached)
+            for i, o in enumerate(outcomes)
+            if o is not None and o.status in (Status.FAILED, Status.SKIPPED)
+        }
+        self.run_log.end(tally, not_passed)
         if self.options.echo:  # what matters first; the whole table when verbose
             rows = summary_mod.rows(frame)
             level = self.options.console

@@ -4,9 +4,9 @@ Up to :data:`LISTED` steps it prints one line per step. A larger folder gets
 what a person reads at 100,000 steps: the counts per phase, every failure, the
 skips grouped by their cause, and how to list the rest (``--all``, a filter or
 ``--json``). That digest takes each passed step's status from the store's index
-(as docs/store.md says, not re-verified), never reads its record, and so answers
-in under a second at 100,000 steps; the records of failed and skipped steps are
-read.
+(as docs/store.md says, not re-verified) and what the latest run failed or
+skipped from ``run.json``; it reads the records of those steps alone, so it
+answers in under a second at 100,000 steps.
 """
 
 from __future__ import annotations
@@ -81,8 +81,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     listing = args.all or args.json or filtered or len(view.steps) <= LISTED
     if listing:  # every record (their rank, host, duration), then what follows from them
         view.read_records(view.steps)
-    if listing or tally.failed or tally.skipped or tally.interrupted:
-        view.read_outcomes()  # else every step passed or was not selected: as its record says
+    if listing:
+        view.read_outcomes()
+    elif not view.read_not_passed() and (tally.failed or tally.skipped or tally.interrupted):
+        view.read_outcomes()  # a run that did not list what did not pass: its summary
     tally = view.tally()
     shown = [
         s

@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import jsonfile
 from ..graph import short_repr
-from ..records import RunTally, Status, StepOutcome
+from ..records import RunTally, Status, StepOutcome, skipped_error
 from ..steps import Step
 from ..store import Store
 from . import digest
@@ -58,7 +58,7 @@ def summary_frame(
         status = o.status
         error = o.error
         if status == Status.SKIPPED:
-            error = f"skipped: upstream {o.skipped_because!r} did not pass"
+            error = skipped_error(o.skipped_because)
         rows.append(
             {
                 "name": step.name,

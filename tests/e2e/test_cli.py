@@ -360,6 +360,24 @@ def test_status_of_a_large_folder_is_a_digest_and_all_lists_every_step(
     assert any(line.startswith("  p7 (1): total") for line in out)
     assert out[-1].startswith("1,201 steps: --all lists every one")
 
+    # What did not pass comes from run.json; a run.json without the list (an older
+    # ezpipe) sends status to the summary, with the same answer.
+    run = json.loads((folder / "run.json").read_text())
+    assert run["not_passed"] == {"p7": [1, None, False], "total": [2, "p7", False]}
+    summary = folder / "pipeline.summary.json"
+    kept = summary.read_bytes()
+    wrong = [{"name": "p5", "status": 1, "error": "read from the summary"}]
+    summary.write_text(json.dumps(wrong))  # unread: its time is all that is asked
+    os.utime(summary, (run["end"] + 1, run["end"] + 1))
+    assert run_cli("status", str(folder)) == EXIT_STEPS_FAILED
+    assert capsys.readouterr().out.splitlines() == out
+    del run["not_passed"]
+    (folder / "run.json").write_text(json.dumps(run))
+    summary.write_bytes(kept)
+    os.utime(summary, (run["end"] + 1, run["end"] + 1))
+    assert run_cli("status", str(folder)) == EXIT_STEPS_FAILED
+    assert capsys.readouterr().out.splitlines() == out
+
     assert run_cli("status", str(folder), "--all") == EXIT_STEPS_FAILED
     listed = [line.split() for line in capsys.readouterr().out.splitlines()]
     rows = {cells[0]: cells for cells in listed if cells and cells[0].startswith(("p", "total"))}
