@@ -79,9 +79,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         wanted |= {Status.FAILED, Status.SKIPPED}
     filtered = bool(wanted) or args.phase is not None
     listing = args.all or args.json or filtered or len(view.steps) <= LISTED
-    if listing:  # every record (their rank, host, duration), then what follows from them
+    if listing:  # every record (rank, host, duration) and the latest run's outcomes
         view.read_records(view.steps)
-    if listing:
         view.read_outcomes()
     elif not view.read_not_passed() and (tally.failed or tally.skipped or tally.interrupted):
         view.read_outcomes()  # a run that did not list what did not pass: its summary
