@@ -17,7 +17,7 @@ from typing import Any
 import pandas as pd
 
 from .. import jsonfile
-from ..graph import short_repr
+from ..graph import argument_reprs
 from ..records import RunTally, Status, StepOutcome, skipped_error
 from ..steps import Step
 from ..store import Store
@@ -59,12 +59,13 @@ def summary_frame(
         error = o.error
         if status == Status.SKIPPED:
             error = skipped_error(o.skipped_because)
+        args, kwargs = argument_reprs(step)
         rows.append(
             {
                 "name": step.name,
                 "function": step.function_name,
-                "args": short_repr(list(step.args)),
-                "kwargs": short_repr(step.kwargs),
+                "args": args,
+                "kwargs": kwargs,
                 "phase": step.phase,
                 "status": int(status),
                 "word": "CACHED" if o.cached and status == Status.PASSED else status.label,
