@@ -158,9 +158,9 @@ class StepOutcome:
     short, so it has no record and a rerun computes it. ``lines``: what the
     worker printed while it ran the step, carried to rank 0 when rank 0 shows a
     live bar (only rank 0 may write to the terminal then, or the bar breaks).
-    ``storage_error``: ezpipe
-    could not store the result or record (a full disk, a quota): not the step's
-    failure, nothing is recorded, and the run stops starting steps.
+    ``storage_error``: ezpipe could not store the result or record (a full disk, a
+    quota): not the step's failure, nothing is recorded, and the run stops starting
+    steps.
     """
 
     status: Status

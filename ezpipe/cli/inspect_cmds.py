@@ -17,7 +17,6 @@ from ..records import RunTally, Status
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, add_folder
 
 _PASSED = Status.PASSED  # a module name: `ezpipe status --all` asks 100,000 times
-_LABELS = {status: status.label for status in Status}
 SHOW_TAIL = 50  # lines of captured output `ezpipe show` prints unless --all
 
 
@@ -83,7 +82,7 @@ def _duration(seconds: float | None) -> str:
 def word(step: folderview.StepView) -> str:
     """PASS, FAIL, SKIP, NOT RUN, or CACHED when the latest run reused the result."""
     status = step.status
-    return "CACHED" if step.cached and status is _PASSED else _LABELS[status]
+    return "CACHED" if step.cached and status is _PASSED else status.label
 
 
 def _cached_word(step: folderview.StepView) -> str:
