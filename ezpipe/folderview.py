@@ -20,14 +20,21 @@ from typing import Any
 from pydantic_core import from_json
 
 from .errors import EzpipeError
-from .records import RunRecord, RunTally, Status, StepOutcome, StepRecord, skipped_error
+from .records import (
+    STATUS_BY_VALUE,
+    RunRecord,
+    RunTally,
+    Status,
+    StepOutcome,
+    StepRecord,
+    skipped_error,
+)
 from .store import STEPS_DIR, Store
 from .store.layout import no_gc
 
 log = logging.getLogger(__name__)
 _NOT_RUN = Status.NOT_RUN  # a module name: 8 ns a look-up, a member of the class 70 ns
 _PASSED = Status.PASSED
-_STATUSES = {int(status): status for status in Status}
 
 
 class FolderError(EzpipeError, FileNotFoundError):
@@ -106,7 +113,7 @@ class FolderView:
                 row = rows.get(step.name)
                 if row is not None:
                     step.cached = bool(row.get("cached"))
-                    step.latest = _STATUSES.get(row.get("status", -1), _NOT_RUN)
+                    step.latest = STATUS_BY_VALUE.get(row.get("status", -1), _NOT_RUN)
                     step.latest_error = row.get("error")
 
     def read_not_passed(self) -> bool:
@@ -119,7 +126,7 @@ class FolderView:
         for name, (status, cause, cached) in run.not_passed.items():
             step = self.by_name.get(name)
             if step is not None:
-                step.latest = _STATUSES.get(status, _NOT_RUN)
+                step.latest = STATUS_BY_VALUE.get(status, _NOT_RUN)
                 step.cached = cached
                 if cause is not None:
                     step.latest_error = skipped_error(cause)

@@ -13,6 +13,7 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
+from ..observe import digest
 from ..records import RunTally, Status
 from . import EXIT_ERROR, EXIT_OK, EXIT_STEPS_FAILED, add_folder
 
@@ -70,15 +71,6 @@ def _when(timestamp: float | None) -> str:
     return dt.datetime.fromtimestamp(timestamp).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 60:
-        return f"{seconds:.2f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
-
-
 def word(step: folderview.StepView) -> str:
     """PASS, FAIL, SKIP, NOT RUN, or CACHED when the latest run reused the result."""
     status = step.status
@@ -105,7 +97,7 @@ def run_line(view: folderview.FolderView) -> str:
     if run is None:
         return f"Pipeline {view.schema.get('pipeline', '')!r} @ {view.store.root}: no run recorded"
     state = view.run_state()
-    end = f", ended {_when(run.end)} after {_duration(run.duration)}" if run.end else ""
+    end = f", ended {_when(run.end)} after {digest.seconds(run.duration)}" if run.end else ""
     return (
         f"Pipeline {run.pipeline!r} @ {view.store.root}: latest run {state} (started "
         f"{_when(run.start)}{end}; {run.ranks} ranks on {', '.join(run.hosts) or '?'})"
@@ -171,7 +163,7 @@ def _print_step(
     print(f"  rank        {record.rank} on {record.host} (pid {record.pid})")
     print(f"  started     {_when(record.start)}")
     print(f"  ended       {_when(record.end)}")
-    print(f"  duration    {_duration(record.duration)}")
+    print(f"  duration    {digest.seconds(record.duration)}")
     if step is not None:
         print(f"  from cache  {_cached_word(step)} (in the latest run)")
     if record.result_path:
@@ -206,8 +198,6 @@ def _print_output(log_path: str | None, tail: int | None) -> None:
 # -- summary ------------------------------------------------------------------------------------
 def cmd_summary(args: argparse.Namespace) -> int:
     from pathlib import Path
-
-    from ..observe import digest
 
     root = Path(args.folder).absolute()
     path = root / "pipeline.summary.json"

@@ -16,9 +16,10 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ..observe import digest
 from ..records import Status
 from . import add_folder
-from .inspect_cmds import _cached_word, _duration, _error, run_line, word
+from .inspect_cmds import _cached_word, _error, run_line, word
 
 if TYPE_CHECKING:
     from .. import folderview
@@ -138,7 +139,7 @@ def _print_table(steps: list[folderview.StepView]) -> None:
             word(s),
             "-" if s.record is None or s.record.rank is None else str(s.record.rank),
             "-" if s.record is None or not s.record.host else s.record.host,
-            _duration(None if s.record is None else s.record.duration),
+            digest.seconds(None if s.record is None else s.record.duration),
             _cached_word(s),
             _error(s),
         )
@@ -157,8 +158,6 @@ COUNTED = ("PASS", "FAIL", "SKIP", "NOT RUN")  # cached ones are in PASS (the he
 
 def _print_digest(view: folderview.FolderView) -> None:
     """Counts per phase, then the failures and the skips by cause (the end-of-run digest's)."""
-    from ..observe import digest
-
     per_phase: dict[int, dict[str, int]] = {}
     for step in view.steps:
         counts = per_phase.setdefault(step.phase, dict.fromkeys(COUNTED, 0))

@@ -153,14 +153,18 @@ class Coordinator:
         self.outcomes[index] = StepOutcome(status=Status.SKIPPED, skipped_because=cause)
         self.observer.step_skipped(index, self.plan.steps[index].name, cause)
 
+    def _stop_idle(self) -> list[tuple[int, Batch]]:
+        """STOP for every idle worker (the run is stopping)."""
+        out = [(rank, STOP) for rank in self.idle]
+        self.stopped += len(out)
+        self.idle.clear()
+        return out
+
     def assignments(self) -> list[tuple[int, Batch]]:
         """(rank, batch of step indices or STOP) for idle workers that can be given work now."""
         out: list[tuple[int, Batch]] = []
         if self.stopping:
-            while self.idle:
-                out.append((self.idle.popleft(), STOP))
-                self.stopped += 1
-            return out
+            return self._stop_idle()
         waiting: deque[int] = deque()
         while self.idle:
             rank = self.idle.popleft()

@@ -27,7 +27,7 @@ from ..events import Observer
 from ..plan import Plan
 from ..records import Status, StepOutcome
 from . import deadline
-from .channels import STOP, Batch
+from .channels import Batch
 from .coordinator import Coordinator
 from .gang import Task
 from .placement import Node, Placer, Ready
@@ -155,10 +155,7 @@ class PlacedCoordinator(Coordinator):
     def assignments(self) -> list[tuple[int, Batch]]:
         out: list[tuple[int, Batch]] = []
         if self.stopping:
-            while self.idle:
-                out.append((self.idle.popleft(), STOP))
-                self.stopped += 1
-            return out
+            return self._stop_idle()
         lanes = range(len(self.workers)) if self.plan.policy == "static" else (0,)
         for lane in lanes:  # static deals steps to lanes; the placer decides the ranks here
             while (index := self.scheduler.next_for(lane)) is not None:

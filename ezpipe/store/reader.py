@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from ..records import Status, StepRecord
+from ..records import STATUS_BY_VALUE, Status, StepRecord
 from . import pack
 from .index import Index
 from .layout import INDEX_FILE, PACK_SUFFIX, Layout, checksum, no_gc
@@ -310,10 +310,9 @@ class PackReader:
         self._ensure()
         self.refresh()
         entries = self.index.entries
-        by_value = {int(s): s for s in Status}
         with no_gc():
             found = [entries.get(i) for i in idents]
-            return [None if f is None else by_value[f[1].status] for f in found]
+            return [None if f is None else STATUS_BY_VALUE[f[1].status] for f in found]
 
     @locked
     def records_of(self, name: str) -> list[StepRecord]:
