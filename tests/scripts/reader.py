@@ -57,11 +57,12 @@ while not stop.exists() or loads == 0:
         except ValueError as exc:
             fail(f"torn record {record}: {exc}")
     for args in (["status", str(folder)], ["show", str(folder), f"part{i}"]):
+        started = (folder / "pipeline.schema").exists()  # asked before, not after: a race
         out = io.StringIO()
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             code = cli(args)
-        if code == 3 and not (folder / "pipeline.schema").exists():
-            continue  # the run has not started yet: "no such folder" is right
+        if code == 3 and not started:
+            continue  # the run had not started yet: "not a pipeline folder" is right
         if code not in (0, 1):  # 0 all passed, 1 some not (yet): never "could not read"
             fail(f"ezpipe {' '.join(args)} exited {code}: {out.getvalue()}")
         views += 1
