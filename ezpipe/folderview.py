@@ -19,6 +19,8 @@ from typing import Any
 
 from pydantic_core import from_json
 
+from . import steptable
+from .bulk import no_gc
 from .errors import EzpipeError
 from .records import (
     STATUS_BY_VALUE,
@@ -30,7 +32,6 @@ from .records import (
     skipped_error,
 )
 from .store import STEPS_DIR, Store
-from .store.layout import no_gc
 
 log = logging.getLogger(__name__)
 _NOT_RUN = Status.NOT_RUN  # a module name: 8 ns a look-up, a member of the class 70 ns
@@ -73,14 +74,23 @@ class StepView:
 @dataclass
 class FolderView:
     store: Store
-    schema: dict[str, Any]
+    pipeline: str  # its name, as the schema says
     steps: list[StepView]
     run: RunRecord | None
     summary_is_current: bool
+    document: dict[str, Any] | None = None  # ``pipeline.schema`` parsed, once it was asked for
     by_name: dict[str, StepView] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.by_name = {s.name: s for s in self.steps}
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """``pipeline.schema``, parsed when first asked (``ezpipe why`` wants the parts of
+        keys; the steps came from the step table, a tenth of the parse)."""
+        if self.document is None:
+            self.document = _read_schema(self.store)
+        return self.document
 
     @property
     def phases(self) -> list[list[StepView]]:
@@ -199,31 +209,17 @@ def load(folder: str | os.PathLike[str], *, records: bool = True) -> FolderView:
 def _load(folder: str | os.PathLike[str], records: bool) -> FolderView:
     store = Store(folder)
     try:
-        schema = from_json(store.schema_path.read_bytes(), cache_strings="keys")
+        table = steptable.read(store.step_table_path, store.schema_path)
     except FileNotFoundError:
-        if not store.root.exists():
-            raise FolderError(f"no such folder: {store.root}") from None
-        raise FolderError(
-            f"{store.root} is not a pipeline folder (no {store.schema_path.name}; "
-            "has the pipeline run?)"
-        ) from None
-    except ValueError as exc:
-        raise FolderError(f"cannot read {store.schema_path}: {exc}") from None
-    entries = [
-        (int(phase), entry)
-        for phase, group in sorted(schema.get("phases", {}).items(), key=lambda kv: int(kv[0]))
-        for entry in group
-    ]
-    steps = [
-        StepView(
-            name=entry["name"],
-            function=entry.get("function", ""),
-            phase=phase,
-            depends_on=entry.get("depends_on", []),
-            key=entry["key"],
-        )
-        for phase, entry in entries
-    ]
+        table = None  # no schema: _read_schema says so
+    if table is not None:
+        pipeline, document = table.pipeline, None
+        columns = (table.names, table.functions, table.phases, table.depends_on, table.keys)
+        steps = [StepView(n, f, p, d, k) for n, f, p, d, k in zip(*columns, strict=True)]
+    else:
+        document = _read_schema(store)
+        pipeline = str(document.get("pipeline", ""))
+        steps = _schema_steps(document)
     if records or store.layout == "folder":  # a per-step folder has no index: read once
         _fill(store, steps)
     else:
@@ -233,10 +229,43 @@ def _load(folder: str | os.PathLike[str], records: bool) -> FolderView:
             step.stored = status
         _fill(store, [s for s in steps if s.stored is not None and s.stored is not _PASSED])
     run = store.read_run_record()
-    view = FolderView(store, schema, steps, run, _summary_is_current(store, run))
+    view = FolderView(store, pipeline, steps, run, _summary_is_current(store, run), document)
     if records:
         view.read_outcomes()
     return view
+
+
+def _read_schema(store: Store) -> dict[str, Any]:
+    try:
+        return from_json(store.schema_path.read_bytes(), cache_strings="keys")  # type: ignore[no-any-return]
+    except FileNotFoundError:
+        if not store.root.exists():
+            raise FolderError(f"no such folder: {store.root}") from None
+        raise FolderError(
+            f"{store.root} is not a pipeline folder (no {store.schema_path.name}; "
+            "has the pipeline run?)"
+        ) from None
+    except ValueError as exc:
+        raise FolderError(f"cannot read {store.schema_path}: {exc}") from None
+
+
+def _schema_steps(schema: dict[str, Any]) -> list[StepView]:
+    """The schema's steps, phase by phase (a folder without a current step table)."""
+    entries = [
+        (int(phase), entry)
+        for phase, group in sorted(schema.get("phases", {}).items(), key=lambda kv: int(kv[0]))
+        for entry in group
+    ]
+    return [
+        StepView(
+            name=entry["name"],
+            function=entry.get("function", ""),
+            phase=phase,
+            depends_on=entry.get("depends_on", []),
+            key=entry["key"],
+        )
+        for phase, entry in entries
+    ]
 
 
 def _fill(store: Store, steps: list[StepView]) -> None:

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Protocol
 
 from . import graph as graph_mod
-from . import trust
+from . import steptable, trust
+from .bulk import no_gc
 from .engine.comm import Comm, root_call
 from .errors import (
     SchemaConflictError,
@@ -128,8 +129,19 @@ def _write(pipeline: Declaring, frozen: FrozenGraph, hold_lock: bool) -> None:
     try:
         if pipeline.options.strict:
             _check_same_schema(pipeline, frozen)
-        document = graph_mod.schema_document(pipeline.name, pipeline.folder, pipeline.steps, frozen)
-        _write_named(store, store.schema_path, graph_mod.dumps_schema(document))
+        with no_gc():
+            document = graph_mod.schema_document(
+                pipeline.name, pipeline.folder, pipeline.steps, frozen
+            )
+            schema = graph_mod.dumps_schema(document)
+            del document
+            table = steptable.dumps(pipeline.name, pipeline.steps, frozen)
+        try:  # a table is never left beside a schema it was not made from
+            store.step_table_path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot remove {store.step_table_path}: {exc}") from exc
+        _write_named(store, store.schema_path, schema)
+        _write_named(store, store.step_table_path, table)
     except BaseException:
         pipeline.lock.release()
         raise

@@ -95,7 +95,7 @@ def _error(step: folderview.StepView) -> str:
 def run_line(view: folderview.FolderView) -> str:
     run = view.run
     if run is None:
-        return f"Pipeline {view.schema.get('pipeline', '')!r} @ {view.store.root}: no run recorded"
+        return f"Pipeline {view.pipeline!r} @ {view.store.root}: no run recorded"
     state = view.run_state()
     end = f", ended {_when(run.end)} after {digest.seconds(run.duration)}" if run.end else ""
     return (

@@ -126,7 +126,7 @@ def _phase_headers(ax: Any, phases: Sequence[Sequence[Any]], what: str) -> None:
 
 
 def _title(ax: Any, view: FolderView) -> None:
-    ax.set_title(f"{view.schema.get('pipeline', '')} @ {view.store.root}", fontsize=10, pad=34)
+    ax.set_title(f"{view.pipeline} @ {view.store.root}", fontsize=10, pad=34)
 
 
 def draw_graph(view: FolderView, path: str | os.PathLike[str]) -> Path:
@@ -366,7 +366,7 @@ def timeline_figure(view: FolderView, *, all_runs: bool = False) -> Any:
     ax.set_axisbelow(True)
     which = "all stored runs" if everything else "latest run"
     ax.set_title(
-        f"{view.schema.get('pipeline', '')}: {plural(len(steps), 'computed step')} on "
+        f"{view.pipeline}: {plural(len(steps), 'computed step')} on "
         f"{plural(n_ranks, 'rank')} "
         f"({which}, {span:.1f} s)",
         fontsize=10,

@@ -267,7 +267,7 @@ def page(view: FolderView) -> str:
         "timeline",
         png=len(timed) > SVG_STEPS,
     )
-    title = f"ezpipe report: {view.schema.get('pipeline', '')} @ {root}"
+    title = f"ezpipe report: {view.pipeline} @ {root}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
 <style>{STYLE}</style></head>

@@ -20,7 +20,8 @@ import logging
 import struct
 import zlib
 
-from .layout import no_gc, write_atomic
+from ..bulk import no_gc
+from .layout import write_atomic
 from .pack import COMMIT, TOMBSTONE, TOMBSTONE_NAME, Frame
 
 log = logging.getLogger(__name__)

@@ -23,17 +23,16 @@ removes every result in either layout (``ezpipe clean`` does).
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import os
 import socket
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 from ..keys import KEY_LENGTH
 
 SCHEMA_FILE = "pipeline.schema"
+STEP_TABLE_FILE = ".ezpipe.steps"  # the schema's columns the commands read (steptable.py)
 SUMMARY_FILE = "pipeline.summary"
 SUMMARY_JSON_FILE = "pipeline.summary.json"
 STEPS_DIR = "steps"
@@ -71,19 +70,6 @@ def write_atomic(path: Path | str, data: bytes, *, fsync: bool = False) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-@contextlib.contextmanager
-def no_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building 100,000s of small objects (index
-    entries, records): none of them form cycles, and collections would triple the time."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 NFS_TYPES = frozenset({"nfs", "nfs4"})

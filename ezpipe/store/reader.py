@@ -24,10 +24,11 @@ from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
+from ..bulk import no_gc
 from ..records import STATUS_BY_VALUE, Status, StepRecord
 from . import pack
 from .index import Index
-from .layout import INDEX_FILE, PACK_SUFFIX, Layout, checksum, no_gc
+from .layout import INDEX_FILE, PACK_SUFFIX, Layout, checksum
 from .pack import Frame
 
 log = logging.getLogger(__name__)

@@ -116,6 +116,10 @@ class Store:
         return self.root / L.SCHEMA_FILE
 
     @property
+    def step_table_path(self) -> Path:
+        return self.root / L.STEP_TABLE_FILE
+
+    @property
     def summary_path(self) -> Path:
         return self.root / L.SUMMARY_FILE
 

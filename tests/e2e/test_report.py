@@ -128,7 +128,7 @@ def test_cpu_and_memory_columns_appear_where_records_have_them(tmp_path: Path) -
     def view(**extra: object) -> folderview.FolderView:
         record = StepRecord(name="a", key="0" * 16, status=Status.PASSED, rank=0, **extra)
         step = folderview.StepView("a", "f", 0, [], "0" * 16, record)
-        return folderview.FolderView(Store(tmp_path), {"pipeline": "p"}, [step], None, False)
+        return folderview.FolderView(Store(tmp_path), "p", [step], None, False)
 
     plain = report_mod.page(view())
     assert "<th>CPU</th>" not in plain and "<th>memory</th>" not in plain

@@ -16,8 +16,8 @@ import networkx as nx
 
 PACKAGE = Path(__file__).resolve().parents[2] / "ezpipe"
 LAYERS: list[set[str]] = [
-    {"version", "errors", "records", "options", "events", "jsonfile"},  # vocabulary
-    {"names", "steps", "paths", "decorate", "keys", "graph", "arrays"},  # definition
+    {"version", "errors", "records", "options", "events", "jsonfile", "bulk"},  # vocabulary
+    {"names", "steps", "paths", "decorate", "keys", "graph", "steptable", "arrays"},  # definition
     {
         "store",
         "outputs",

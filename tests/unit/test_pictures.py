@@ -98,8 +98,7 @@ def synthetic(tmp_path: Path, n: int, *, ranks: int = 4, failed: int = 3) -> fol
         name="reduce", key="f" * 16, status=Status.SKIPPED, skipped_because="mc_volume_0"
     )
     steps.append(folderview.StepView("reduce", "reduce", 1, names, "f" * 16, skipped))
-    schema = {"pipeline": "synthetic"}
-    return folderview.FolderView(Store(tmp_path), schema, steps, None, False)
+    return folderview.FolderView(Store(tmp_path), "synthetic", steps, None, False)
 
 
 def svg_texts(path: Path) -> list[str]:

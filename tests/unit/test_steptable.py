@@ -1,0 +1,97 @@
+"""The step table beside ``pipeline.schema``: the commands read the same steps from it
+as from the schema, and never a table made from another schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ezpipe import Pipeline, folderview, steptable
+from ezpipe.store import Store
+
+
+def diamond(folder: Path, width: int = 3, tag: str = "a") -> Pipeline:
+    pipeline = Pipeline(folder, "table", echo=False, progress=False)
+
+    @pipeline.step(name=f"{tag}_src_{{i}}")
+    def source(i):
+        return i
+
+    @pipeline.step(name="ünï_{i}")  # names are not only ASCII
+    def square(x, i):
+        return x * x
+
+    @pipeline.step
+    def total(xs):
+        return sum(xs)
+
+    total([square(source(i), i=i) for i in range(width)])
+    return pipeline
+
+
+def columns(view: folderview.FolderView) -> list[tuple]:
+    return [(s.name, s.function, s.phase, s.depends_on, s.key) for s in view.steps]
+
+
+def from_schema(folder: Path) -> list[tuple]:
+    """What the schema alone says: the table removed first."""
+    (folder / ".ezpipe.steps").unlink(missing_ok=True)
+    return columns(folderview.load(folder))
+
+
+def test_the_table_lists_what_the_schema_does(tmp_path: Path) -> None:
+    diamond(tmp_path / "p").execute()
+    store = Store(tmp_path / "p")
+    table = steptable.read(store.step_table_path, store.schema_path)
+    assert table is not None and table.pipeline == "table"
+    view = folderview.load(tmp_path / "p")
+    assert view.document is None  # the schema was not parsed to list the steps
+    got = columns(view)
+    assert [g[2] for g in got] == [0, 0, 0, 1, 1, 1, 2]
+    assert got[-1][0] == "total" and got[-1][3] == ["ünï_0", "ünï_1", "ünï_2"]
+    assert view.schema["pipeline"] == "table"  # parsed when asked
+    assert got == from_schema(tmp_path / "p")
+
+
+def test_a_table_from_another_schema_is_not_used(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    diamond(folder, width=3, tag="old").execute()
+    stale = (folder / ".ezpipe.steps").read_bytes()
+    diamond(folder, width=4, tag="new").execute()
+    (folder / ".ezpipe.steps").write_bytes(stale)  # as if an older ezpipe wrote the schema
+    names = [s.name for s in folderview.load(folder).steps]
+    assert "new_src_3" in names and not any(n.startswith("old_") for n in names)
+
+
+def test_a_table_with_the_same_hash_but_torn_or_wrong_is_not_used(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    diamond(folder).execute()
+    table_path = folder / ".ezpipe.steps"
+    want = from_schema(folder)
+    diamond(folder).execute()  # writes the table again
+    whole = table_path.read_bytes()
+    table_path.write_bytes(whole[: len(whole) // 2])  # torn
+    assert columns(folderview.load(folder)) == want
+    doc = json.loads(whole)
+    doc["names"] = doc["names"][:-1]  # a column short
+    table_path.write_text(json.dumps(doc))
+    assert columns(folderview.load(folder)) == want
+
+
+def test_a_folder_without_a_table_reads_its_schema(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    diamond(folder).execute()
+    (folder / ".ezpipe.steps").unlink()  # a folder of an ezpipe before the table
+    view = folderview.load(folder)
+    assert view.pipeline == "table" and view.document is not None
+    assert len(view.steps) == 7
+
+
+def test_no_schema_is_still_not_a_pipeline_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    diamond(folder).execute()
+    (folder / "pipeline.schema").unlink()
+    with pytest.raises(folderview.FolderError, match="not a pipeline folder"):
+        folderview.load(folder)
