@@ -36,6 +36,7 @@ SCRIPTS = {  # name -> the script and its arguments
     "store": ["store_bench.py"],
     "cli": ["cli_bench.py"],
     "scale": ["scale_sim.py"],
+    "rerun": ["rerun_bench.py"],
     "large": ["large_results.py", "--size-mb", "256"],
 }
 HERE = Path(__file__).resolve().parent

@@ -28,6 +28,7 @@ from .keys import (
     step_key_and_digests,
 )
 from .steps import Step, substitute
+from .version import __version__
 
 REPR_LIMIT = 200
 # A k-rank step's key hashes k as one more argument, under a name no parameter can
@@ -259,6 +260,29 @@ def schema_document(
         "phases": phases,
         "sources": sources,
     }
+
+
+def schema_identity(name: str, folder: str, steps: Sequence[Step], frozen: FrozenGraph) -> str:
+    """A digest of everything :func:`schema_document` writes: ``schema_hash`` (names, keys,
+    dependencies), and what keys leave out: the pipeline's name and folder, each function's
+    name, module and version, every step's argument reprs (an argument excluded from the key
+    changes them, not the key) and ezpipe's version (the document's format). A tenth of
+    building the document: a re-run whose identity is unchanged need not write it again."""
+    digest = hashlib.sha256(
+        f"{__version__}\x00{name}\x00{folder}\x00{frozen.schema_hash}\n".encode()
+    )
+    functions: dict[int, None] = {}
+    for step in steps:
+        definition = step.definition
+        if id(definition) not in functions:
+            functions[id(definition)] = None
+            module = getattr(definition.func, "__module__", None)
+            digest.update(
+                f"f\x00{step.function_name}\x00{module}\x00{definition.version}\n".encode()
+            )
+        args, kwargs = argument_reprs(step)
+        digest.update(f"{args}\x00{kwargs}\n".encode())
+    return digest.hexdigest()
 
 
 def dumps_schema(document: dict[str, Any]) -> str:

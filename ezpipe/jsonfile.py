@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # one encoder: json.dumps with an
+# option builds one per call (2 us: a quarter of writing 100,000 summary rows)
+
 
 def dumps(value: Any, levels: int, indent: str = "") -> str:
     """``value`` as JSON: its first ``levels`` levels of containers one item per line,
     everything deeper on the item's line."""
     if levels <= 0 or not isinstance(value, dict | list) or not value:
-        return json.dumps(value, ensure_ascii=False)
+        return _ENCODE(value)
     inner = indent + " "
     if isinstance(value, dict):
         items = [
@@ -31,4 +34,4 @@ def dumps(value: Any, levels: int, indent: str = "") -> str:
 def _key(key: Any) -> str:
     """A key as ``json.dumps`` writes it: ``True`` as ``"true"``, ``1`` as ``"1"``."""
     text = key if isinstance(key, str) else json.dumps(key)
-    return json.dumps(text, ensure_ascii=False)
+    return _ENCODE(text)

@@ -129,24 +129,32 @@ def _write(pipeline: Declaring, frozen: FrozenGraph, hold_lock: bool) -> None:
     try:
         if pipeline.options.strict:
             _check_same_schema(pipeline, frozen)
-        with no_gc():
-            document = graph_mod.schema_document(
-                pipeline.name, pipeline.folder, pipeline.steps, frozen
-            )
-            schema = graph_mod.dumps_schema(document)
-            del document
-            table = steptable.dumps(pipeline.name, pipeline.steps, frozen)
-        try:  # a table is never left beside a schema it was not made from
-            store.step_table_path.unlink(missing_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot remove {store.step_table_path}: {exc}") from exc
-        _write_named(store, store.schema_path, schema)
-        _write_named(store, store.step_table_path, table)
+        _write_schema(pipeline, frozen)
     except BaseException:
         pipeline.lock.release()
         raise
     if not hold_lock:
         pipeline.lock.release()
+
+
+def _write_schema(pipeline: Declaring, frozen: FrozenGraph) -> None:
+    """``pipeline.schema`` and its step table, unless they already describe this definition."""
+    store, name, steps = pipeline.store, pipeline.name, pipeline.steps
+    with no_gc():  # 100,000s of small objects, no cycles
+        identity = graph_mod.schema_identity(name, pipeline.folder, steps, frozen)
+        if steptable.current(store.step_table_path, store.schema_path, identity):
+            return
+        schema = graph_mod.dumps_schema(
+            graph_mod.schema_document(name, pipeline.folder, steps, frozen)
+        )
+    try:  # a table is never left beside a schema it was not made from
+        store.step_table_path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot remove {store.step_table_path}: {exc}") from exc
+    _write_named(store, store.schema_path, schema)
+    with no_gc():
+        table = steptable.dumps(name, steps, frozen, identity, store.schema_path)
+    _write_named(store, store.step_table_path, table)
 
 
 def _write_named(store: Store, path: Path, text: str) -> None:

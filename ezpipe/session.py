@@ -29,6 +29,7 @@ from typing import Any, NoReturn, Protocol
 import pandas as pd
 
 from .adopt import adopt
+from .bulk import no_gc
 from .engine import allocation, capture, fatal, preempt, topology
 from .engine.comm import Comm
 from .engine.coordinator import Coordinator
@@ -269,15 +270,20 @@ class Session:
 
     def _conclude(self, outcome: RunOutcome) -> tuple[pd.DataFrame, RunTally, list[Status]]:
         """Rank 0: the verdict, the observers told, the summary and the run log written."""
+        with no_gc():  # a row per step, no cycles: 100,000 steps' collections cost a second
+            return self._conclude_now(outcome)
+
+    def _conclude_now(self, outcome: RunOutcome) -> tuple[pd.DataFrame, RunTally, list[Status]]:
         outcomes: list[StepOutcome | None] = list(outcome.outcomes)
         for index, record in stored_passes(self.plan, self.store).items():
             outcomes[index] = record.outcome(reused=True)
         interrupted = outcome.interrupted or preempt.interrupted(outcomes, self.plan.selected)
         tally = RunTally.of(outcomes, self.plan.todo, interrupted=interrupted)
         self.coordinator_events.run_finished(tally)
-        frame = summary_mod.summary_frame(self.plan.steps, outcomes, self.store)
+        rows = summary_mod.summary_rows(self.plan.steps, outcomes, self.store)
+        frame = summary_mod.summary_frame(rows)
         try:
-            summary_mod.write(self.store, frame, tally)
+            summary_mod.write(self.store, rows, tally)
         except OSError as exc:
             log.error("could not write the summary files: %s", exc)
         assert self.run_log is not None
@@ -288,7 +294,6 @@ class Session:
         }
         self.run_log.end(tally, not_passed)
         if self.options.echo:  # what matters first; the whole table when verbose
-            rows = summary_mod.rows(frame)
             level = self.options.console
             folder = self.pipeline.folder
             shown = digest(

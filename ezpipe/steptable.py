@@ -17,6 +17,7 @@ an older ezpipe rewrote the schema) is not used: the reader parses the schema.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +30,9 @@ if TYPE_CHECKING:
 FORMAT = 1
 HEAD_BYTES = 1 << 16  # the schema's first lines: name, folder (a path: < 4 KB), hash, count
 _HEAD = re.compile(rb'\n "schema_hash": "([0-9a-f]+)",\n "n_steps": (\d+),\n')
+_TABLE_HEAD = re.compile(
+    rb'\{"format":%d,"identity":"([0-9a-f]+)","schema_file":(\[[0-9,]+\]),' % FORMAT
+)
 
 
 class StepTable(NamedTuple):
@@ -42,8 +46,12 @@ class StepTable(NamedTuple):
     depends_on: list[list[str]]
 
 
-def dumps(name: str, steps: Sequence[Step], frozen: FrozenGraph) -> str:
-    """The table of ``steps`` as :func:`~ezpipe.graph.schema_document` orders them."""
+def dumps(
+    name: str, steps: Sequence[Step], frozen: FrozenGraph, identity: str, schema_path: Path
+) -> str:
+    """The table of ``steps`` as :func:`~ezpipe.graph.schema_document` orders them, for the
+    schema just written at ``schema_path`` from a definition of ``identity``
+    (:func:`~ezpipe.graph.schema_identity`)."""
     order = [i for phase in frozen.phases for i in phase]
     position = {index: pos for pos, index in enumerate(order)}
     named: dict[int, str] = {}  # a function's name, once per function (not per step)
@@ -59,6 +67,8 @@ def dumps(name: str, steps: Sequence[Step], frozen: FrozenGraph) -> str:
         depends_on.append([position[d] for d in deps] if deps else deps)
     table = {
         "format": FORMAT,
+        "identity": identity,
+        "schema_file": _stat(schema_path),
         "pipeline": name,
         "schema_hash": frozen.schema_hash,
         "n_steps": len(order),
@@ -69,6 +79,28 @@ def dumps(name: str, steps: Sequence[Step], frozen: FrozenGraph) -> str:
         "depends_on": depends_on,
     }
     return json.dumps(table, ensure_ascii=False, separators=(",", ":"))
+
+
+def current(path: Path, schema_path: Path, identity: str) -> bool:
+    """Whether the schema at ``schema_path`` and the table at ``path`` are the ones written
+    for a definition of ``identity``: the same file (inode, size, modification time) as when
+    the table was written, so nothing has replaced it since. A re-run of an unchanged
+    pipeline then writes neither (1.8 s at 100,000 steps, a 58 MB file on every resume)."""
+    try:
+        with open(path, "rb") as table:
+            head = _TABLE_HEAD.match(table.read(512))
+        return (
+            head is not None
+            and head.group(1).decode() == identity
+            and json.loads(head.group(2)) == _stat(schema_path)
+        )
+    except (OSError, ValueError):
+        return False
+
+
+def _stat(path: Path) -> list[int]:
+    info = os.stat(path)
+    return [info.st_ino, info.st_size, info.st_mtime_ns]
 
 
 def read(path: Path, schema_path: Path) -> StepTable | None:

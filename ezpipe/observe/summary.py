@@ -11,6 +11,7 @@ The text forms (the end-of-run digest, the aligned table in
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,9 +49,11 @@ COLUMNS = [
 RESOURCE_COLUMNS = ["ranks", "cpu_time", "peak_mb", "cpu_eff"]
 
 
-def summary_frame(
+def summary_rows(
     steps: Sequence[Step], outcomes: Sequence[StepOutcome | None], store: Store
-) -> pd.DataFrame:
+) -> list[dict[str, Any]]:
+    """One plain row per step, as ``pipeline.summary.json`` holds it (None for a missing
+    value): what the files, the digest and the DataFrame are all made from."""
     rows = []
     none = StepOutcome(status=Status.NOT_RUN)
     for step, outcome in zip(steps, outcomes, strict=True):
@@ -71,11 +74,11 @@ def summary_frame(
                 "word": "CACHED" if o.cached and status == Status.PASSED else status.label,
                 "rank": o.rank,
                 "host": o.host,
-                "duration": o.duration,
+                "duration": _finite(o.duration),
                 "ranks": len(o.ranks) if o.ranks else 1,
-                "cpu_time": o.cpu_time,
+                "cpu_time": _finite(o.cpu_time),
                 "peak_mb": None if o.peak_memory is None else o.peak_memory / 2**20,
-                "cpu_eff": o.cpu_efficiency,
+                "cpu_eff": _finite(o.cpu_efficiency),
                 "cached": o.cached,
                 "error": error,
                 "skipped_because": o.skipped_because,
@@ -84,6 +87,16 @@ def summary_frame(
                 else None,
             }
         )
+    return rows
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no NaN: a measurement that is not a number is a missing one."""
+    return value if value is None or math.isfinite(value) else None
+
+
+def summary_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The rows as the DataFrame ``execute()`` returns: integer ranks (nullable), floats."""
     frame = pd.DataFrame(rows, columns=COLUMNS)
     frame["rank"] = frame["rank"].astype("Int64")
     frame["duration"] = frame["duration"].astype("float64")
@@ -107,11 +120,11 @@ def render(frame: pd.DataFrame, folder: str) -> str:
     return digest.table(rows(frame))
 
 
-def write(store: Store, frame: pd.DataFrame, tally: RunTally) -> str:
-    """Write pipeline.summary (ezpyp's headline, then the table) and pipeline.summary.json.
+def write(store: Store, records: list[dict[str, Any]], tally: RunTally) -> str:
+    """Write pipeline.summary (ezpyp's headline, then the table) and pipeline.summary.json
+    from the plain rows (:func:`summary_rows`, or :func:`rows` of a frame).
 
     Returns the text written."""
-    records = rows(frame)
     text = f"{tally.headline(str(store.root))}\n{digest.table(records)}\n"
     store.write_text(store.summary_path, text)
     store.write_text(store.summary_json_path, jsonfile.dumps(records, levels=1))

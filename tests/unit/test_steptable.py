@@ -95,3 +95,51 @@ def test_no_schema_is_still_not_a_pipeline_folder(tmp_path: Path) -> None:
     (folder / "pipeline.schema").unlink()
     with pytest.raises(folderview.FolderError, match="not a pipeline folder"):
         folderview.load(folder)
+
+
+def stamp(path: Path) -> tuple[int, int]:
+    info = path.stat()
+    return info.st_ino, info.st_mtime_ns
+
+
+def test_a_rerun_of_the_same_definition_does_not_write_the_schema_again(tmp_path: Path) -> None:
+    folder = tmp_path / "p"
+    diamond(folder).execute()
+    schema, table = folder / "pipeline.schema", folder / ".ezpipe.steps"
+    before = (stamp(schema), stamp(table))
+    diamond(folder).execute()
+    assert (stamp(schema), stamp(table)) == before
+    diamond(folder, width=4).execute()  # another definition: both written again
+    assert stamp(schema) != before[0] and stamp(table) != before[1]
+    assert json.loads(schema.read_text())["n_steps"] == 9
+
+
+def test_what_the_keys_leave_out_still_rewrites_the_schema(tmp_path: Path) -> None:
+    """An argument excluded from the key, the pipeline's name, a replaced schema file."""
+    folder = tmp_path / "p"
+
+    def sweep(threads: int, name: str = "sweep") -> Pipeline:
+        pipeline = Pipeline(folder, name, echo=False, progress=False)
+
+        @pipeline.step(name="w{i}", exclude_from_key=["threads"])
+        def work(i, threads):
+            return i
+
+        for i in range(3):
+            work(i, threads=threads)
+        return pipeline
+
+    def args_of_w0() -> str:
+        entry = json.loads((folder / "pipeline.schema").read_text())["phases"]["0"][0]
+        return entry["kwargs"]
+
+    sweep(threads=2).execute()
+    assert "'threads': 2" in args_of_w0()
+    tally = sweep(threads=8).execute()  # same keys: every result reused
+    assert set(tally["word"]) == {"CACHED"}
+    assert "'threads': 8" in args_of_w0()
+    sweep(threads=8, name="renamed").execute()
+    assert json.loads((folder / "pipeline.schema").read_text())["pipeline"] == "renamed"
+    (folder / "pipeline.schema").write_text("{}")  # replaced by someone else
+    sweep(threads=8, name="renamed").execute()
+    assert json.loads((folder / "pipeline.schema").read_text())["n_steps"] == 3

@@ -61,7 +61,7 @@ def test_render_has_every_row_and_a_word_column():
 def test_written_files_round_trip(tmp_path):
     store = Store(tmp_path)
     table = frame([0, 1], errors=[None, "ValueError: x"])
-    text = summary.write(store, table, summary.tally_of(table))
+    text = summary.write(store, summary.rows(table), summary.tally_of(table))
     assert (tmp_path / "pipeline.summary").read_text() == text
     assert text.startswith(f"Pipeline Failed @ {tmp_path}")
     back = summary.read(store)
