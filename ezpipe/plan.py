@@ -94,6 +94,24 @@ def reusable(plan: Plan, store: Store, index: int) -> StepRecord | None:
     return None
 
 
+def expected_reuse(plan: Plan, store: Store) -> frozenset[int]:
+    """Steps the packed store's index holds a record for that :func:`reusable` would
+    take, were it to verify: a cost estimate for batching on rank 0 (a re-run of 100,000
+    reused steps then makes one round trip per batch, not per step), never the decision,
+    which the worker makes. Empty for the per-step layout: it has no index to ask."""
+    if store.layout != "packed":
+        return frozenset()
+    steps = [step for step in plan.steps if not plan.forced[step.index]]
+    found = store.statuses([(step.name, step.key) for step in steps])
+    cached_modes = (Mode.CACHED, Mode.READ_ONLY)
+    return frozenset(
+        step.index
+        for step, status in zip(steps, found, strict=True)
+        if status == Status.PASSED
+        or (status == Status.FAILED and plan.modes[step.index] in cached_modes)
+    )
+
+
 def stored_passes(plan: Plan, store: Store) -> dict[int, StepRecord]:
     """Steps left out of the run whose current definition has a verified passed result:
     the pipeline counts them as passed (from the cache), not as "not run"."""

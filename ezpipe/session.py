@@ -48,7 +48,15 @@ from .observe.digest import digest, table
 from .observe.progress import Progress, choose_style
 from .observe.terminal import LineStream, Relay, Screen
 from .options import RunOptions, env
-from .plan import Plan, dry_run_digest, dry_run_rows, dry_run_text, durations, stored_passes
+from .plan import (
+    Plan,
+    dry_run_digest,
+    dry_run_rows,
+    dry_run_text,
+    durations,
+    expected_reuse,
+    stored_passes,
+)
 from .records import RunTally, Status, StepOutcome, StepRecord
 from .runlog import RunLog, note
 from .steps import Step
@@ -113,6 +121,7 @@ class Session:
         refuse_oversized(self.plan, len(workers_of(self.comm, placed)))  # every rank alike
         self.nodes: list[Node] | None = None
         self.history: dict[int, float] = {}
+        self.reused: frozenset[int] = frozenset()  # rank 0: plan.expected_reuse
         self.console = Console(
             self.comm.rank,
             enabled=options.echo,
@@ -154,6 +163,7 @@ class Session:
         if self.comm.rank == 0:
             with fatal_on_root(self.pipeline, "read the durations of earlier runs"):
                 self.history = durations(self.plan, self.store)
+                self.reused = expected_reuse(self.plan, self.store)
 
     def begin(self) -> None:
         comm = self.comm
@@ -205,6 +215,7 @@ class Session:
                     self.coordinator_events,
                     self.options.switch_interval,
                     history=self.history,
+                    reused=self.reused,
                     nodes=self.nodes,
                     on_stuck=self.stuck,
                 )

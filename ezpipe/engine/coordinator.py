@@ -12,7 +12,8 @@ whole protocol runs in unit tests. The state, in one place:
 ``stopped``
     how many workers were told to stop.
 ``_seen``
-    per step function, (runs, longest duration): what batching knows.
+    per step function, (runs, longest duration): what batching knows, with
+    ``_reused``, the steps whose records the index says will be reused.
 
 Short steps travel in batches so that one round trip carries about
 ``BATCH_SECONDS`` of work: a round trip costs 0.1-1 ms, as much as a no-op
@@ -22,7 +23,7 @@ step with its two files.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 from ..events import Observer
 from ..plan import Plan
@@ -60,8 +61,10 @@ class Coordinator:
         workers: Sequence[int],
         observer: Observer,
         history: Mapping[int, float] | None = None,
+        reused: Collection[int] = (),
     ) -> None:
         self.plan = plan
+        self._reused = frozenset(reused)  # expected to be reused: short (plan.expected_reuse)
         self.observer = observer
         self.workers = list(workers)
         self._position = {rank: pos for pos, rank in enumerate(self.workers)}
@@ -125,8 +128,11 @@ class Coordinator:
         self._seen[definition] = (runs + 1, max(longest, duration))
 
     def _expected(self, index: int) -> float:
-        """A step's expected time: the longest run of its function, once it ran on as many
-        steps as there are workers; until then it counts as long (no batch)."""
+        """A step's expected time: a cache check if its record is expected to be reused,
+        else the longest run of its function once it ran on as many steps as there are
+        workers; until then it counts as long (no batch)."""
+        if index in self._reused:
+            return STEP_OVERHEAD
         runs, longest = self._seen.get(self.plan.steps[index].definition, (0, 0.0))
         return longest + STEP_OVERHEAD if runs >= len(self.workers) else BATCH_SECONDS
 

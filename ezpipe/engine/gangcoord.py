@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 from ..events import Observer
 from ..plan import Plan
@@ -60,8 +60,9 @@ class PlacedCoordinator(Coordinator):
         nodes: Sequence[Node],
         history: Mapping[int, float] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        reused: Collection[int] = (),
     ) -> None:
-        super().__init__(plan, workers, observer, history)
+        super().__init__(plan, workers, observer, history, reused)
         self.placer = Placer(nodes)
         self.history = dict(history or {})
         self.clock = clock

@@ -15,7 +15,7 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..events import Observer
@@ -132,6 +132,7 @@ def run(
     switch_interval: float = 0.0005,
     *,
     history: Mapping[int, float] | None = None,
+    reused: Collection[int] = (),
     nodes: Sequence[Node] | None = None,
     on_stuck: Stuck | None = None,
 ) -> RunOutcome:
@@ -140,8 +141,9 @@ def run(
     ``worker`` hears what this rank's worker does; ``coordinator_events`` (rank 0)
     what the coordinator decides and learns; ``switch_interval`` is rank 0's
     interpreter switch interval while its coordinator thread serves others.
-    ``history`` (rank 0): seconds earlier runs took, per step; ``nodes``: the
-    workers' nodes, for a plan with placed steps.
+    ``history`` (rank 0): seconds earlier runs took, per step; ``reused`` (rank 0):
+    the steps expected to be reused, batched as short; ``nodes``: the workers'
+    nodes, for a plan with placed steps.
     """
     started = time.time()
     with contextlib.suppress(OSError):
@@ -154,9 +156,11 @@ def run(
     if comm.rank == 0:
         workers = workers_of(comm, nodes is not None)
         if nodes is not None:
-            coordinator = PlacedCoordinator(plan, workers, coordinator_events, nodes, history)
+            coordinator = PlacedCoordinator(
+                plan, workers, coordinator_events, nodes, history, reused=reused
+            )
         else:
-            coordinator = Coordinator(plan, workers, coordinator_events, history)
+            coordinator = Coordinator(plan, workers, coordinator_events, history, reused)
     if comm.size == 1:
         assert coordinator is not None
         work(executor, DirectChannel(coordinator), gangs)

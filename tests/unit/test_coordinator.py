@@ -12,7 +12,9 @@ from ezpipe.plan import Plan, plan_modes
 from ezpipe.records import Mode, Status, StepOutcome
 
 
-def fork_join(folder: Path, policy: str, n: int = 8) -> Coordinator:
+def fork_join(
+    folder: Path, policy: str, n: int = 8, reused: frozenset[int] = frozenset()
+) -> Coordinator:
     pipeline = Pipeline(folder, echo=False)
 
     @pipeline.step(name="s{i}")
@@ -24,7 +26,7 @@ def fork_join(folder: Path, policy: str, n: int = 8) -> Coordinator:
     frozen = pipeline.freeze()
     modes, forced = plan_modes(pipeline.steps, frozen, Mode.CACHED)
     plan = Plan(pipeline.steps, frozen, modes, forced, policy=policy)
-    return Coordinator(plan, [0, 1, 2, 3], Observer())
+    return Coordinator(plan, [0, 1, 2, 3], Observer(), reused=reused)
 
 
 def passed(seconds: float) -> StepOutcome:
@@ -102,3 +104,21 @@ def test_a_chain_stays_on_the_rank_that_holds_its_input(folder):
         ranks.append(rank)
         coordinator.report(rank, [passed(BATCH_SECONDS)])
     assert len(ranks) == 5 and len(set(ranks)) == 1
+
+
+def test_steps_expected_to_be_reused_go_in_batches_at_once_and_only_they(folder):
+    """A re-run: what the index says will be reused is batched from the first
+    assignment (nothing has run to judge by), a step to compute is not."""
+    reused = frozenset(range(1, 31))  # the fork (0) and 31..40 are to be computed
+    coordinator = fork_join(folder, "dag", n=40, reused=reused)
+    coordinator.report(0, [])
+    assert coordinator.assignments() == [(0, (0,))]  # not expected to be reused: alone
+    coordinator.report(0, [StepOutcome(status=Status.PASSED, duration=5.0)])
+    for rank in (1, 2, 3):
+        coordinator.report(rank, [])
+    handed = coordinator.assignments()  # the last to check in first, shares shrinking
+    assert [len(batch) for _, batch in handed] == [1 + 10, 1 + 7, 1 + 5, 1 + 4]
+    everything = [i for _, batch in handed for i in batch]
+    assert sorted(everything) == list(range(1, 31))  # the reused ones, none twice
+    coordinator.report(3, [StepOutcome(status=Status.PASSED, cached=True)] * 11)
+    assert [len(batch) for _, batch in coordinator.assignments()] == [1]  # 31: computed

@@ -93,3 +93,40 @@ def test_a_dry_run_of_a_new_folder_answers_each_mode_as_a_full_look_would(
     assert set(rows(mode="force").values()) == {("run", "forced")}
     assert rows(from_step=["b_1"])["c"] == ("run", "forced")
     assert rows(from_step=["b_1"])["b_0"] == ("run", never)
+
+
+def test_expected_reuse_is_what_reusable_would_take(tmp_path: Path) -> None:
+    """The batching hint agrees with the decision on a finished, a half-changed and a
+    forced run, and asks nothing of a per-step folder (it has no index)."""
+    from ezpipe.options import RunOptions
+    from ezpipe.records import Mode
+
+    p = _pipeline(tmp_path)
+    p.execute()
+    store = p.store
+    for options in (
+        RunOptions(),
+        RunOptions(mode=Mode.FORCE),
+        RunOptions(from_step=["b_1"]),
+    ):
+        made = plan.Plan.make(p.steps, p.freeze(), options)
+        hinted = plan.expected_reuse(made, store)
+        decided = {s.index for s in p.steps if plan.reusable(made, store, s.index)}
+        assert hinted == decided
+    everything = plan.Plan.make(p.steps, p.freeze(), RunOptions())
+    assert plan.expected_reuse(everything, store) == set(range(len(p.steps)))
+    assert not plan.expected_reuse(
+        plan.Plan.make(p.steps, p.freeze(), RunOptions(mode=Mode.FORCE)), store
+    )
+
+
+def test_expected_reuse_is_empty_for_a_per_step_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from ezpipe.options import RunOptions
+
+    monkeypatch.setenv("EZPIPE_STORE_LAYOUT", "folder")
+    p = _pipeline(tmp_path)
+    p.execute()
+    assert p.store.layout == "folder"
+    assert plan.expected_reuse(plan.Plan.make(p.steps, p.freeze(), RunOptions()), p.store) == set()
