@@ -1,11 +1,11 @@
 """Running a finished sweep again: what a resume or an unchanged re-run costs.
 
-    python benchmarks/rerun_bench.py [--steps 10000 100000] [--repeat 2]
+    python benchmarks/rerun_bench.py [--steps 10000 100000] [--ranks 1 4] [--repeat 2]
     EZPIPE_BENCH_DIR=/scratch/me python benchmarks/rerun_bench.py   # another file system
 
-A sweep of N no-op steps (1% of them reductions over 99 others) runs once in a
-fresh serial process, then again, unchanged, in fresh processes: every step is
-reused. Printed per N: the first run, the re-run (best of ``--repeat``) split
+A sweep of N no-op steps (1% of them reductions over 99 others) runs once in
+fresh processes (serial, or under ``mpiexec -n R``), then again, unchanged: every
+step is reused. Printed per N: the first run, the re-run (best of ``--repeat``) split
 into importing and defining and ``execute()``, and the re-run over the first
 run, the baseline measured in the same session. What a re-run must do at
 least is define and freeze the steps and check each stored record; the rest
@@ -24,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import ROOT, bench_root, table
+from benchmarks.common import BIN, ROOT, bench_root, table
 
 SCRIPT = """
 import json, sys, time
@@ -51,15 +51,18 @@ for j in range(n // 100):
 defined = time.perf_counter()
 frame = pipeline.execute()
 end = time.perf_counter()
-print("BENCH " + json.dumps({"define": defined - start, "execute": end - defined,
-                             "cached": int((frame["word"] == "CACHED").sum())}))
+if pipeline.comm.rank == 0:
+    cached = int((frame["word"] == "CACHED").sum())
+    print("BENCH " + json.dumps({"define": defined - start, "execute": end - defined,
+                                 "cached": cached}))
 """
 
 
-def run_once(script: Path, folder: Path, steps: int) -> dict[str, float]:
-    env = {**os.environ, "EZPIPE_MPI": "0"}
+def run_once(script: Path, folder: Path, steps: int, ranks: int) -> dict[str, float]:
+    env = {**os.environ, "EZPIPE_MPI": "0"} if ranks == 1 else dict(os.environ)
+    launcher = [] if ranks == 1 else [str(BIN / "mpiexec"), "-n", str(ranks)]
     done = subprocess.run(
-        [sys.executable, str(script), str(folder), str(steps)],
+        [*launcher, sys.executable, str(script), str(folder), str(steps)],
         capture_output=True,
         text=True,
         env=env,
@@ -74,6 +77,7 @@ def run_once(script: Path, folder: Path, steps: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, nargs="*", default=[10_000, 100_000])
+    parser.add_argument("--ranks", type=int, nargs="*", default=[1, 4])
     parser.add_argument("--repeat", type=int, default=2)
     args = parser.parse_args()
     rows = []
@@ -81,27 +85,30 @@ def main() -> None:
         script = Path(tmp) / "sweep.py"
         script.write_text(SCRIPT)
         for steps in args.steps:
-            folder = Path(tmp) / f"sweep-{steps}"
-            first = run_once(script, folder, steps)
-            again = [run_once(script, folder, steps) for _ in range(args.repeat)]
-            best = min(again, key=lambda r: r["define"] + r["execute"])
-            if best["cached"] != steps:
-                raise SystemExit(f"the re-run reused {best['cached']} of {steps} steps")
-            total_first = first["define"] + first["execute"]
-            total = best["define"] + best["execute"]
-            rows.append(
-                [
-                    steps,
-                    total_first,
-                    total,
-                    best["define"],
-                    best["execute"],
-                    total / steps * 1e6,
-                    total / total_first,
-                ]
-            )
+            for ranks in args.ranks:
+                folder = Path(tmp) / f"sweep-{steps}-{ranks}"
+                first = run_once(script, folder, steps, ranks)
+                again = [run_once(script, folder, steps, ranks) for _ in range(args.repeat)]
+                best = min(again, key=lambda r: r["define"] + r["execute"])
+                if best["cached"] != steps:
+                    raise SystemExit(f"the re-run reused {best['cached']} of {steps} steps")
+                total_first = first["define"] + first["execute"]
+                total = best["define"] + best["execute"]
+                rows.append(
+                    [
+                        steps,
+                        ranks,
+                        total_first,
+                        total,
+                        best["define"],
+                        best["execute"],
+                        total / steps * 1e6,
+                        total / total_first,
+                    ]
+                )
     headers = [
         "steps",
+        "ranks",
         "first run s",
         "re-run s",
         "define s",
