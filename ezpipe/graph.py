@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import Any, TypeVar
 
 import networkx as nx
@@ -27,6 +27,7 @@ from .keys import (
     key_session,
     step_key_and_digests,
 )
+from .keys import short_repr as key_repr
 from .steps import Step, substitute
 from .version import __version__
 
@@ -264,24 +265,31 @@ def schema_document(
 
 def schema_identity(name: str, folder: str, steps: Sequence[Step], frozen: FrozenGraph) -> str:
     """A digest of everything :func:`schema_document` writes: ``schema_hash`` (names, keys,
-    dependencies), and what keys leave out: the pipeline's name and folder, each function's
-    name, module and version, every step's argument reprs (an argument excluded from the key
-    changes them, not the key) and ezpipe's version (the document's format). A tenth of
-    building the document: a re-run whose identity is unchanged need not write it again."""
+    dependencies), and what keys leave out: the pipeline's name and folder; each function's
+    name, module, version and the parts of its key as written (source text, first line,
+    file: a comment moves lines, not keys; the reprs of what it reads); every step's
+    argument reprs, whole and one by one (an argument excluded from the key changes them,
+    not the key; a dict's order, not its digest); ezpipe's version (the document's
+    format). A fraction of building the document: an unchanged re-run writes none."""
     digest = hashlib.sha256(
         f"{__version__}\x00{name}\x00{folder}\x00{frozen.schema_hash}\n".encode()
     )
-    functions: dict[int, None] = {}
-    for step in steps:
-        definition = step.definition
-        if id(definition) not in functions:
-            functions[id(definition)] = None
-            module = getattr(definition.func, "__module__", None)
-            digest.update(
-                f"f\x00{step.function_name}\x00{module}\x00{definition.version}\n".encode()
-            )
-        args, kwargs = argument_reprs(step)
-        digest.update(f"{args}\x00{kwargs}\n".encode())
+    seen: set[int] = set()
+    with key_session() as context:
+        for step in steps:
+            definition, described = step.definition, step.described
+            if id(definition) not in seen:
+                seen.add(id(definition))
+                module = getattr(definition.func, "__module__", None)
+                digest.update(
+                    f"f\x00{step.function_name}\x00{module}\x00{definition.version}\n".encode()
+                )
+            if described is not None and id(described) not in seen:
+                seen.add(id(described))
+                digest.update(repr([astuple(part) for part in described.parts]).encode())
+            args, kwargs = argument_reprs(step)
+            each = [key_repr(value, context) for value in key_arguments(step).values()]
+            digest.update(f"{args}\x00{kwargs}\x00{each}\n".encode())
     return digest.hexdigest()
 
 

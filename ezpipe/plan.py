@@ -98,10 +98,15 @@ def expected_reuse(plan: Plan, store: Store) -> frozenset[int]:
     """Steps the packed store's index holds a record for that :func:`reusable` would
     take, were it to verify: a cost estimate for batching on rank 0 (a re-run of 100,000
     reused steps then makes one round trip per batch, not per step), never the decision,
-    which the worker makes. Empty for the per-step layout: it has no index to ask."""
+    which the worker makes. Empty for the per-step layout: it has no index to ask. A step
+    with an output folder is left out: checking it hashes the folder's files."""
     if store.layout != "packed":
         return frozenset()
-    steps = [step for step in plan.steps if not plan.forced[step.index]]
+    steps = [
+        step
+        for step in plan.steps
+        if not plan.forced[step.index] and "output_dir" not in step.definition.signature.parameters
+    ]
     found = store.statuses([(step.name, step.key) for step in steps])
     cached_modes = (Mode.CACHED, Mode.READ_ONLY)
     return frozenset(

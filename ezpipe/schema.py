@@ -154,7 +154,14 @@ def _write_schema(pipeline: Declaring, frozen: FrozenGraph) -> None:
     _write_named(store, store.schema_path, schema)
     with no_gc():
         table = steptable.dumps(name, steps, frozen, identity, store.schema_path)
-    _write_named(store, store.step_table_path, table)
+    try:
+        store.write_text(store.step_table_path, table)
+    except OSError as exc:  # only a shortcut for readers: they parse the schema without it
+        log.warning(
+            "could not write %s (%s): the commands read the schema instead",
+            store.step_table_path,
+            exc,
+        )
 
 
 def _write_named(store: Store, path: Path, text: str) -> None:

@@ -7,8 +7,9 @@ pictures list is each step's name, function, phase, key and dependencies: this
 table (``.ezpipe.steps``, written with the schema, one JSON document of flat
 columns) holds exactly that and parses in a tenth of the time.
 
-The schema stays the truth. The table names the schema it was made from (its
-``schema_hash`` and step count, checked against the schema's first lines), and the
+The schema stays the truth. The table names the schema it was made from (the
+pipeline's name, its ``schema_hash`` and step count, checked against the schema's
+first lines), and the
 declaration removes the old table before it replaces the schema. A table that is
 missing, unreadable or made from another schema (a crash between the two writes,
 an older ezpipe rewrote the schema) is not used: the reader parses the schema.
@@ -29,7 +30,13 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 HEAD_BYTES = 1 << 16  # the schema's first lines: name, folder (a path: < 4 KB), hash, count
-_HEAD = re.compile(rb'\n "schema_hash": "([0-9a-f]+)",\n "n_steps": (\d+),\n')
+_STRING = rb'"(?:[^"\\]|\\.)*"'  # a JSON string on one line
+_HEAD = re.compile(  # the schema's first lines, as graph.dumps_schema writes them
+    rb'\{\n "pipeline": (' + _STRING + rb"),\n"
+    rb' "folder": ' + _STRING + rb",\n"
+    rb' "schema_hash": "([0-9a-f]+)",\n'
+    rb' "n_steps": (\d+),\n'
+)
 _TABLE_HEAD = re.compile(
     rb'\{"format":%d,"identity":"([0-9a-f]+)","schema_file":(\[[0-9,]+\]),' % FORMAT
 )
@@ -107,14 +114,15 @@ def read(path: Path, schema_path: Path) -> StepTable | None:
     """The table at ``path`` if it is there, whole and made from the schema at
     ``schema_path``; else None. Raises FileNotFoundError when the schema is missing."""
     with open(schema_path, "rb") as schema:
-        head = _HEAD.search(schema.read(HEAD_BYTES))
+        head = _HEAD.match(schema.read(HEAD_BYTES))
     try:
         doc = json.loads(path.read_bytes())
         if (
             head is None
             or doc["format"] != FORMAT
-            or doc["schema_hash"] != head.group(1).decode()
-            or doc["n_steps"] != int(head.group(2))
+            or doc["pipeline"] != json.loads(head.group(1))
+            or doc["schema_hash"] != head.group(2).decode()
+            or doc["n_steps"] != int(head.group(3))
         ):
             return None
         names: list[str] = doc["names"]

@@ -65,6 +65,7 @@ class Coordinator:
     ) -> None:
         self.plan = plan
         self._reused = frozenset(reused)  # expected to be reused: short (plan.expected_reuse)
+        self._recomputed: set[object] = set()  # functions of which a hinted step ran after all
         self.observer = observer
         self.workers = list(workers)
         self._position = {rank: pos for pos, rank in enumerate(self.workers)}
@@ -124,6 +125,8 @@ class Coordinator:
         if duration is None or outcome.cached:
             return
         definition = self.plan.steps[index].definition
+        if index in self._reused:  # the hint was wrong for this function: trust runs only
+            self._recomputed.add(definition)
         runs, longest = self._seen.get(definition, (0, 0.0))
         self._seen[definition] = (runs + 1, max(longest, duration))
 
@@ -131,9 +134,10 @@ class Coordinator:
         """A step's expected time: a cache check if its record is expected to be reused,
         else the longest run of its function once it ran on as many steps as there are
         workers; until then it counts as long (no batch)."""
-        if index in self._reused:
+        definition = self.plan.steps[index].definition
+        if index in self._reused and definition not in self._recomputed:
             return STEP_OVERHEAD
-        runs, longest = self._seen.get(self.plan.steps[index].definition, (0, 0.0))
+        runs, longest = self._seen.get(definition, (0, 0.0))
         return longest + STEP_OVERHEAD if runs >= len(self.workers) else BATCH_SECONDS
 
     def _batch(self, rank: int, first: int) -> Batch:

@@ -122,3 +122,18 @@ def test_steps_expected_to_be_reused_go_in_batches_at_once_and_only_they(folder)
     assert sorted(everything) == list(range(1, 31))  # the reused ones, none twice
     coordinator.report(3, [StepOutcome(status=Status.PASSED, cached=True)] * 11)
     assert [len(batch) for _, batch in coordinator.assignments()] == [1]  # 31: computed
+
+
+def test_a_hinted_step_that_ran_after_all_ends_the_hint_for_its_function(folder):
+    """The index said reused, the worker recomputed it (its record did not verify):
+    its function's steps are no longer counted short on the hint's word."""
+    coordinator = fork_join(folder, "dag", n=40, reused=frozenset(range(1, 41)))
+    coordinator.report(0, [])
+    coordinator.assignments()
+    coordinator.report(0, [StepOutcome(status=Status.PASSED, duration=5.0)])
+    coordinator.report(1, [])
+    (rank, batch), *_ = coordinator.assignments()
+    assert len(batch) > 1  # the hint at work
+    recomputed = [StepOutcome(status=Status.PASSED, duration=5.0)] * len(batch)
+    coordinator.report(rank, recomputed)
+    assert [len(b) for _, b in coordinator.assignments()] == [1]

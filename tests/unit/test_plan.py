@@ -130,3 +130,25 @@ def test_expected_reuse_is_empty_for_a_per_step_folder(
     p.execute()
     assert p.store.layout == "folder"
     assert plan.expected_reuse(plan.Plan.make(p.steps, p.freeze(), RunOptions()), p.store) == set()
+
+
+def test_expected_reuse_leaves_out_steps_with_an_output_folder(tmp_path: Path) -> None:
+    """Checking an output folder hashes its files: never counted as a quick check."""
+    from ezpipe.options import RunOptions
+
+    pipeline = Pipeline(tmp_path / "p", echo=False, progress=False)
+
+    @pipeline.step
+    def writes(output_dir):
+        (output_dir / "out.txt").write_text("x")
+        return 1
+
+    @pipeline.step
+    def plain():
+        return 2
+
+    writes(), plain()
+    pipeline.execute()
+    made = plan.Plan.make(pipeline.steps, pipeline.freeze(), RunOptions())
+    assert {pipeline.steps[i].name for i in plan.expected_reuse(made, pipeline.store)} == {"plain"}
+    assert plan.reusable(made, pipeline.store, 0) is not None  # reused all the same

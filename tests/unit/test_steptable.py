@@ -143,3 +143,53 @@ def test_what_the_keys_leave_out_still_rewrites_the_schema(tmp_path: Path) -> No
     (folder / "pipeline.schema").write_text("{}")  # replaced by someone else
     sweep(threads=8, name="renamed").execute()
     assert json.loads((folder / "pipeline.schema").read_text())["n_steps"] == 3
+
+
+def test_a_comment_that_moves_a_function_rewrites_the_schema(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Comments do not change keys, but the schema's line numbers (``ezpipe why``)."""
+    import importlib
+
+    body = (
+        "from ezpipe import Pipeline\n\n\n"
+        "def build(folder):\n"
+        "    pipeline = Pipeline(folder, 'moved', echo=False, progress=False)\n\n"
+        "    @pipeline.step\n"
+        "    def inc(x):\n"
+        "        return x + 1\n\n"
+        "    inc(1)\n"
+        "    return pipeline\n"
+    )
+    module = tmp_path / "moved_function.py"
+    module.write_text(body)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    moved = importlib.import_module("moved_function")
+    folder = tmp_path / "p"
+    moved.build(folder).execute()
+    first = (folder / "pipeline.schema").read_text()
+    module.write_text("# a comment\n" * 5 + body)
+    moved = importlib.reload(moved)
+    frame = moved.build(folder).execute()
+    assert set(frame["word"]) == {"CACHED"}  # the same key
+    second = (folder / "pipeline.schema").read_text()
+    assert '"line": 7,' in first and '"line": 12,' in second  # the decorator's line
+
+
+def test_a_table_that_cannot_be_written_costs_only_its_speed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = Store.write_text
+
+    def no_table(self: Store, path: Path, text: str) -> None:
+        if path.name == ".ezpipe.steps":
+            raise OSError(28, "No space left on device")
+        real(self, path, text)
+
+    monkeypatch.setattr(Store, "write_text", no_table)
+    folder = tmp_path / "p"
+    frame = diamond(folder).execute()
+    assert set(frame["word"]) == {"PASS"}
+    assert not (folder / ".ezpipe.steps").exists()
+    assert "the commands read the schema instead" in caplog.text
+    assert len(folderview.load(folder).steps) == 7  # from the schema
