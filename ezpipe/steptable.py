@@ -9,10 +9,12 @@ columns) holds exactly that and parses in a tenth of the time.
 
 The schema stays the truth. The table names the schema it was made from (the
 pipeline's name, its ``schema_hash`` and step count, checked against the schema's
-first lines), and the
-declaration removes the old table before it replaces the schema. A table that is
-missing, unreadable or made from another schema (a crash between the two writes,
-an older ezpipe rewrote the schema) is not used: the reader parses the schema.
+first lines), and the declaration removes the old table before it replaces the
+schema. A table that is missing, unreadable or made from another schema (a crash
+between the two writes, an older ezpipe rewrote the schema) is not used: the
+reader parses the schema. The table also records the identity of the definition
+(:func:`~ezpipe.graph.schema_identity`) and the schema file it was written with,
+so that a re-run of an unchanged definition writes neither (:func:`current`).
 """
 
 from __future__ import annotations
