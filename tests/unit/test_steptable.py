@@ -193,3 +193,14 @@ def test_a_table_that_cannot_be_written_costs_only_its_speed(
     assert not (folder / ".ezpipe.steps").exists()
     assert "the commands read the schema instead" in caplog.text
     assert len(folderview.load(folder).steps) == 7  # from the schema
+
+
+def test_a_table_is_not_used_beside_a_schema_of_another_pipeline_name(tmp_path: Path) -> None:
+    """The name is not in the schema hash: an older ezpipe that rewrote the schema under
+    another name, same steps, leaves a table that must not be believed."""
+    folder = tmp_path / "p"
+    diamond(folder).execute()
+    schema = folder / "pipeline.schema"
+    schema.write_text(schema.read_text().replace('"pipeline": "table"', '"pipeline": "older"', 1))
+    view = folderview.load(folder)
+    assert view.pipeline == "older" and view.document is not None
