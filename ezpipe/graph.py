@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import networkx as nx
@@ -286,7 +286,7 @@ def schema_identity(name: str, folder: str, steps: Sequence[Step], frozen: Froze
                 )
             if described is not None and id(described) not in seen:
                 seen.add(id(described))
-                digest.update(repr([astuple(part) for part in described.parts]).encode())
+                digest.update(repr(described.parts).encode())  # every field of each Part
             args, kwargs = argument_reprs(step)
             each = [key_repr(value, context) for value in key_arguments(step).values()]
             digest.update(f"{args}\x00{kwargs}\x00{each}\n".encode())

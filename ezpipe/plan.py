@@ -85,13 +85,17 @@ def reusable(plan: Plan, store: Store, index: int) -> StepRecord | None:
     cached = store.valid_record(step.name, step.key, fresh=False)  # a miss looks again
     if cached is not None and not record_matches(store, cached):
         return None  # its output folder was changed or lost: never used, recomputed
-    if cached is not None and (
-        cached.status == Status.PASSED
-        # a recorded failure is what the cache holds: reused, as exca does, unless retrying
-        or (cached.status == Status.FAILED and plan.modes[index] in (Mode.CACHED, Mode.READ_ONLY))
-    ):
+    if cached is not None and _reused_status(cached.status, plan.modes[index]):
         return cached
     return None
+
+
+def _reused_status(status: Status, mode: Mode) -> bool:
+    """Whether a verified record of this status is reused in this mode: a pass always; a
+    recorded failure is what the cache holds, reused as exca does, unless retrying."""
+    return status == Status.PASSED or (
+        status == Status.FAILED and mode in (Mode.CACHED, Mode.READ_ONLY)
+    )
 
 
 def expected_reuse(plan: Plan, store: Store) -> frozenset[int]:
@@ -108,12 +112,10 @@ def expected_reuse(plan: Plan, store: Store) -> frozenset[int]:
         if not plan.forced[step.index] and "output_dir" not in step.definition.signature.parameters
     ]
     found = store.statuses([(step.name, step.key) for step in steps])
-    cached_modes = (Mode.CACHED, Mode.READ_ONLY)
     return frozenset(
         step.index
         for step, status in zip(steps, found, strict=True)
-        if status == Status.PASSED
-        or (status == Status.FAILED and plan.modes[step.index] in cached_modes)
+        if status is not None and _reused_status(status, plan.modes[step.index])
     )
 
 
